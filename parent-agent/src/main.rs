@@ -1,2 +1,220 @@
-//! placeholder
-fn main() {}
+//! `parent-agent`: Sigil's supervisor on the EC2 parent.
+//!
+//! * `run --config FILE` — serve ingress and egress from a configuration file until
+//!   SIGTERM/SIGINT, then drain.
+//! * `check-config FILE` — validate a configuration file and print what it would serve.
+//! * `bridge --listen ADDR --connect ADDR` — one forwarding route, a socat replacement.
+//!
+//! Logs are JSON lines on stdout (journald keeps them under systemd).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use parent_agent::config::Config;
+use parent_agent::metrics::Metrics;
+use parent_agent::relay::{Handler, Relay, RouteSpec, routes_from_config};
+use sigil_egress_policy::Policy;
+use sigil_transport::{Addr, CopyOptions, Transport};
+use tracing::{error, info};
+
+#[derive(Parser)]
+#[command(
+    name = "parent-agent",
+    version,
+    about = "Sigil's supervisor on the EC2 parent"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve ingress and egress as configured, until SIGTERM; then drain.
+    Run {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file; print a summary as JSON on success.
+    CheckConfig {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+    /// Forward every connection on one address to another (a socat replacement).
+    Bridge {
+        /// Where to listen: vsock://CID:PORT, unix:///path or tcp://HOST:PORT.
+        #[arg(long)]
+        listen: Addr,
+        /// Where to connect for each accepted connection.
+        #[arg(long)]
+        connect: Addr,
+        /// Simulate vsock with Unix sockets in this directory.
+        #[arg(long)]
+        simulation_dir: Option<PathBuf>,
+        /// This side's CID in simulation.
+        #[arg(long, default_value_t = sigil_transport::VSOCK_CID_PARENT)]
+        local_cid: u32,
+        /// Connect timeout.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        connect_timeout: Duration,
+        /// Close a connection idle this long (default: never).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        idle_timeout: Option<Duration>,
+        /// Copy buffer per direction, bytes.
+        #[arg(long, default_value_t = 64 * 1024)]
+        buffer_size: usize,
+        /// Connections served at once (default: unlimited).
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// Drain time on SIGTERM.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        drain_timeout: Duration,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::CheckConfig { .. }) {
+        init_logging();
+        raise_fd_limit();
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("parent-agent: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(event = "fatal", error = format!("{e:#}"));
+            eprintln!("parent-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::CheckConfig { file } => {
+            let cfg = Config::load(&file)?;
+            let summary = serde_json::json!({
+                "config": file.display().to_string(),
+                "valid": true,
+                "vsock": match &cfg.vsock.simulation_dir {
+                    Some(d) => format!("simulated in {}", d.display()),
+                    None => "native".to_owned(),
+                },
+                "routes": routes_from_config(&cfg).iter().map(|r| serde_json::json!({
+                    "listen": r.listen.to_string(),
+                    "handler": match &r.handler {
+                        Handler::Forward { to } => format!("forward to {to}"),
+                        Handler::EgressFixed { host, port } => format!("egress to {host}:{port}"),
+                        Handler::EgressConnect => "egress by HTTP CONNECT".to_owned(),
+                    },
+                })).collect::<Vec<_>>(),
+                "allow": cfg.egress.allow.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            });
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Run { config } => {
+            let cfg = Config::load(&config)?;
+            let transport = cfg.vsock.transport();
+            if let Some(dir) = &cfg.vsock.simulation_dir {
+                info!(event = "simulation", vsock_dir = %dir.display(), "vsock is SIMULATED with Unix sockets");
+            }
+            let policy = Policy::new(cfg.allowlist(), &cfg.egress.dns)
+                .context("building the egress policy")?;
+            let relay = Relay::start(
+                transport,
+                routes_from_config(&cfg),
+                Some(Arc::new(policy)),
+                Arc::new(Metrics::new()),
+            )
+            .await
+            .context("starting routes")?;
+            serve_until_signal(relay, cfg.shutdown.drain_timeout).await
+        }
+        Command::Bridge {
+            listen,
+            connect,
+            simulation_dir,
+            local_cid,
+            connect_timeout,
+            idle_timeout,
+            buffer_size,
+            max_connections,
+            drain_timeout,
+        } => {
+            anyhow::ensure!(
+                (1024..=1 << 20).contains(&buffer_size),
+                "--buffer-size must be 1024..=1048576"
+            );
+            let transport = match simulation_dir {
+                Some(d) => Transport::simulated(d, local_cid),
+                None => Transport::native(),
+            };
+            let route = RouteSpec {
+                listen,
+                handler: Handler::Forward { to: connect },
+                max_connections,
+                connect_timeout,
+                copy: CopyOptions {
+                    buffer_size,
+                    idle_timeout,
+                },
+            };
+            let relay =
+                Relay::start(transport, vec![route], None, Arc::new(Metrics::new())).await?;
+            serve_until_signal(relay, drain_timeout).await
+        }
+    }
+}
+
+async fn serve_until_signal(relay: Relay, drain: Duration) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    info!(event = "ready", listening = %relay.bound().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","));
+    let sig = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!(event = "shutdown_requested", signal = sig);
+    relay.shutdown(drain).await;
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .init();
+}
+
+/// Thousands of long-lived streams need thousands of descriptors: lift the soft limit to
+/// the hard one.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
