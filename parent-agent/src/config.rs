@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use sigil_egress_policy::{AllowEntry, Allowlist, DnsConfig, HostPattern};
+use sigil_egress_policy::{AllowEntry, Allowlist, DnsConfig};
 use sigil_transport::{Addr, Host, Transport, VSOCK_CID_PARENT};
 
 /// The whole file.
@@ -344,7 +344,7 @@ impl Config {
                 }
                 (Some(to), false) => {
                     let (host, port) = parse_host_port(to).map_err(|m| invalid(field("to"), m))?;
-                    if !covered(&allowlist, &host, port) {
+                    if !allowlist.covers(&host, port) {
                         return Err(invalid(
                             field("to"),
                             format!(
@@ -367,19 +367,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Whether some entry could allow `host:port` (names by pattern, IPs by network).
-fn covered(allowlist: &Allowlist, host: &Host, port: u16) -> bool {
-    allowlist.entries().iter().any(|e| {
-        e.port == port
-            && match (&e.host, host) {
-                (HostPattern::Net(n), Host::Ip(ip)) => n.contains(ip),
-                (HostPattern::Exact(p), Host::Name(n)) => p == n,
-                (HostPattern::Wildcard(s), Host::Name(n)) => n.ends_with(&format!(".{s}")),
-                _ => false,
-            }
-    })
 }
 
 #[cfg(test)]

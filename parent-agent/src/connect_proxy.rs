@@ -11,6 +11,8 @@ use crate::config::parse_host_port;
 
 /// Largest request head accepted, bytes.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+/// Longest `host:port` accepted (a 253-byte name, brackets, colon and port fit).
+pub const MAX_TARGET_BYTES: usize = 300;
 /// Most headers accepted.
 pub const MAX_HEADERS: usize = 32;
 
@@ -85,29 +87,43 @@ async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<ConnectRequest, Re
             return Err(RequestError::Closed);
         }
         len += n;
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf[..len]) {
-            Ok(httparse::Status::Complete(head)) => {
-                let method = req.method.unwrap_or_default();
-                if method != "CONNECT" {
-                    return Err(RequestError::Method(printable(method)));
-                }
-                let target = req.path.unwrap_or_default();
-                let (host, port) = parse_host_port(target).map_err(RequestError::Target)?;
-                return Ok(ConnectRequest {
-                    host,
-                    port,
-                    leftover: buf[head..len].to_vec(),
-                });
-            }
-            Ok(httparse::Status::Partial) if len == buf.len() => {
-                return Err(RequestError::TooLarge);
-            }
-            Ok(httparse::Status::Partial) => continue,
-            Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooLarge),
-            Err(e) => return Err(RequestError::Malformed(e.to_string())),
+        if let Some(req) = parse_head(&buf[..len])? {
+            return Ok(req);
         }
+    }
+}
+
+/// Parses the bytes received so far: `Ok(None)` means "incomplete, read more". Input of
+/// [`MAX_REQUEST_BYTES`] or more that is still incomplete is refused as too large.
+pub fn parse_head(buf: &[u8]) -> Result<Option<ConnectRequest>, RequestError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => {
+            let method = req.method.unwrap_or_default();
+            if method != "CONNECT" {
+                return Err(RequestError::Method(printable(method)));
+            }
+            let target = req.path.unwrap_or_default();
+            if target.len() > MAX_TARGET_BYTES {
+                return Err(RequestError::Target(format!(
+                    "target is {} bytes; the limit is {MAX_TARGET_BYTES}",
+                    target.len()
+                )));
+            }
+            let (host, port) = parse_host_port(target).map_err(RequestError::Target)?;
+            Ok(Some(ConnectRequest {
+                host,
+                port,
+                leftover: buf[head..].to_vec(),
+            }))
+        }
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_REQUEST_BYTES => {
+            Err(RequestError::TooLarge)
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(RequestError::TooLarge),
+        Err(e) => Err(RequestError::Malformed(e.to_string())),
     }
 }
 

@@ -116,11 +116,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 "routes": routes_from_config(&cfg).iter().map(|r| serde_json::json!({
                     "listen": r.listen.to_string(),
-                    "handler": match &r.handler {
-                        Handler::Forward { to } => format!("forward to {to}"),
-                        Handler::EgressFixed { host, port } => format!("egress to {host}:{port}"),
-                        Handler::EgressConnect => "egress by HTTP CONNECT".to_owned(),
-                    },
+                    "handler": r.handler.to_string(),
                 })).collect::<Vec<_>>(),
                 "allow": cfg.egress.allow.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
             });

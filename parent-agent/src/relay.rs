@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sigil_egress_policy::{Decision, Policy};
@@ -45,6 +46,16 @@ pub enum Handler {
     EgressConnect,
 }
 
+impl std::fmt::Display for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Handler::Forward { to } => write!(f, "forward to {to}"),
+            Handler::EgressFixed { host, port } => write!(f, "egress to {host}:{port}"),
+            Handler::EgressConnect => f.write_str("egress by HTTP CONNECT"),
+        }
+    }
+}
+
 /// One listening route.
 #[derive(Clone, Debug)]
 pub struct RouteSpec {
@@ -79,6 +90,9 @@ struct Route {
     metrics: Arc<Metrics>,
     m: RouteMetrics,
     cap: Option<Arc<Semaphore>>,
+    /// Second (since `born`) of the last over-cap warning, plus one; 0 = never.
+    last_cap_warning: AtomicU64,
+    born: Instant,
 }
 
 /// The routes of a configuration file: ingress first, then egress in file order.
@@ -161,10 +175,12 @@ impl Relay {
                 cap: spec.max_connections.map(|n| Arc::new(Semaphore::new(n))),
                 transport: transport.clone(),
                 policy: policy.clone(),
+                last_cap_warning: AtomicU64::new(0),
+                born: Instant::now(),
                 metrics: metrics.clone(),
                 spec,
             });
-            info!(event = "route_listening", route = %route.name, listen = %local, handler = ?route.spec.handler);
+            info!(event = "route_listening", route = %route.name, listen = %local, handler = %route.spec.handler);
             bound.push(local);
             accept_loops.push(tokio::spawn(accept_loop(
                 listener,
@@ -261,9 +277,12 @@ async fn accept_loop(
             Some(sem) => match sem.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => {
-                    route.m.rejected_over_cap.inc();
-                    warn!(event = "connection_rejected", route = %route.name, %peer, reason = "over_cap");
                     drop(stream);
+                    let total = route.m.rejected_over_cap.inc() + 1;
+                    // A flood must not turn into a flood of log lines: one a second.
+                    if route.cap_warning_due() {
+                        warn!(event = "connection_rejected", route = %route.name, %peer, reason = "over_cap", rejected_total = total);
+                    }
                     continue;
                 }
             },
@@ -292,6 +311,11 @@ async fn accept_loop(
 }
 
 impl Route {
+    fn cap_warning_due(&self) -> bool {
+        let tick = self.born.elapsed().as_secs() + 1;
+        self.last_cap_warning.swap(tick, Ordering::Relaxed) != tick
+    }
+
     async fn serve(&self, mut client: Stream) {
         match &self.spec.handler {
             Handler::Forward { to } => {

@@ -180,6 +180,12 @@ impl Allowlist {
         &self.entries
     }
 
+    /// Whether some entry names `host` on `port` (no DNS: names by pattern, IPs by
+    /// network). Used to reject configurations whose fixed routes could never connect.
+    pub fn covers(&self, host: &Host, port: u16) -> bool {
+        matches!(self.match_host(host, port), HostMatch::Allowed(_))
+    }
+
     pub(crate) fn match_host(&self, host: &Host, port: u16) -> HostMatch<'_> {
         let covers = |e: &AllowEntry| match host {
             Host::Name(n) => e.host.matches_name(n),

@@ -149,28 +149,14 @@ impl Transport {
                     addr: addr.clone(),
                 })
             }
-            Addr::Unix(path) => self.bind_unix(addr, path).map_err(|e| match e {
-                BindUnixError::Io(e) => io_err("bind", e),
-                BindUnixError::NotASocket => TransportError::NotASocket {
-                    addr: addr.to_string(),
-                    path: path.display().to_string(),
-                },
-            }),
+            Addr::Unix(path) => self.bind_unix(addr, path),
             Addr::Vsock { cid, port } => match self.simulated_path(*cid, *port) {
                 Some(path) => {
                     if let Some(dir) = path.parent() {
                         ensure_private_dir(dir)
                             .map_err(|e| io_err("create simulation directory for", e))?;
                     }
-                    let mut l = self.bind_unix(addr, &path).map_err(|e| match e {
-                        BindUnixError::Io(e) => io_err("bind", e),
-                        BindUnixError::NotASocket => TransportError::NotASocket {
-                            addr: addr.to_string(),
-                            path: path.display().to_string(),
-                        },
-                    })?;
-                    l.addr = addr.clone();
-                    Ok(l)
+                    self.bind_unix(addr, &path)
                 }
                 None => {
                     let l = VsockListener::bind(VsockAddr::new(*cid, *port))
@@ -184,14 +170,25 @@ impl Transport {
         }
     }
 
-    fn bind_unix(&self, addr: &Addr, path: &Path) -> Result<Listener, BindUnixError> {
+    /// Binds a Unix socket at `path` serving `addr` (the path itself, or a simulated vsock).
+    fn bind_unix(&self, addr: &Addr, path: &Path) -> Result<Listener, TransportError> {
+        let io_err = |source| TransportError::Io {
+            op: "bind",
+            addr: self.describe(addr),
+            source,
+        };
         match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
-            Ok(_) => return Err(BindUnixError::NotASocket),
+            Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(io_err)?,
+            Ok(_) => {
+                return Err(TransportError::NotASocket {
+                    addr: addr.to_string(),
+                    path: path.display().to_string(),
+                });
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(io_err(e)),
         }
-        let l = UnixListener::bind(path)?;
+        let l = UnixListener::bind(path).map_err(io_err)?;
         Ok(Listener {
             inner: ListenerInner::Unix {
                 listener: l,
@@ -244,17 +241,6 @@ impl Transport {
                 )),
             },
         }
-    }
-}
-
-enum BindUnixError {
-    Io(io::Error),
-    NotASocket,
-}
-
-impl From<io::Error> for BindUnixError {
-    fn from(e: io::Error) -> Self {
-        BindUnixError::Io(e)
     }
 }
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the system packages Sigil's tests, demo and benchmarks need, if missing.
+# Debian/Ubuntu; run as root (CI is). Idempotent: does nothing when all are present.
+set -euo pipefail
+
+need=()
+command -v socat >/dev/null || need+=(socat)
+command -v python3 >/dev/null || need+=(python3)
+command -v curl >/dev/null || need+=(curl)
+
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
