@@ -84,7 +84,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 PLACEMENT="unpinned"; ((${#LOAD[@]})) && PLACEMENT="load generator and servers on CPU 0, bridge on CPU 1"
-python3 - "$RAW" "$ROUNDS" "$PLACEMENT" <<'PY'
+python3 - "$RAW" "$ROUNDS" "$PLACEMENT" "$BYTES" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 med = lambda b, t, k: statistics.median(r[k] for r in rows if r["bridge"] == b and r["test"] == t)
@@ -96,11 +96,11 @@ def line(label, t, k, fmt="{:.0f}"):
     a, s = med(bs[0], t, k), med(bs[1], t, k)
     print(f"| {label} | {fmt.format(a)} | {fmt.format(s)} | {a / s:.2f}x |")
 line("1 stream: throughput, MiB/s", "throughput", "mib_per_s")
-line("1 stream: bridge CPU, s per transfer of BYTES", "throughput", "cpu_s", "{:.2f}")
+line(f"1 stream: bridge CPU, s per {sys.argv[4]}iB", "throughput", "cpu_s", "{:.2f}")
 line("1 stream: latency p50, us", "latency", "p50_us")
 line("1 stream: latency p99, us", "latency", "p99_us")
 line("100 streams: throughput, MiB/s", "concurrent_throughput", "mib_per_s")
-line("100 streams: bridge CPU, s per transfer", "concurrent_throughput", "cpu_s", "{:.2f}")
+line(f"100 streams: bridge CPU, s per {sys.argv[4]}iB", "concurrent_throughput", "cpu_s", "{:.2f}")
 line("100 streams: latency p50, us", "concurrent_latency", "p50_us")
 line("100 streams: latency p99, us", "concurrent_latency", "p99_us")
 line("100 streams: round trips/s", "concurrent_latency", "round_trips_per_s")

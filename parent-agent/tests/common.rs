@@ -53,6 +53,17 @@ impl Agent {
         Transport::simulated(self.sim_dir(), 16)
     }
 
+    /// Listens as the enclave on `vsock://any:PORT`.
+    pub async fn enclave_listen(&self, port: u32) -> Listener {
+        self.enclave()
+            .bind(&Addr::Vsock {
+                cid: sigil_transport::VSOCK_CID_ANY,
+                port,
+            })
+            .await
+            .unwrap()
+    }
+
     /// The TCP port ingress listens on.
     pub fn ingress_port(&self) -> u16 {
         match &self.relay.bound()[0] {
@@ -81,12 +92,7 @@ impl Agent {
 
 /// A stand-in SignService: an echo server on the enclave's vsock 50051.
 pub async fn enclave_echo(agent: &Agent) -> tokio::task::JoinHandle<()> {
-    let l = agent
-        .enclave()
-        .bind(&"vsock://any:50051".parse().unwrap())
-        .await
-        .unwrap();
-    tokio::spawn(echo_loop(l))
+    tokio::spawn(echo_loop(agent.enclave_listen(50051).await))
 }
 
 async fn echo_loop(l: Listener) {

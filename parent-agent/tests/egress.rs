@@ -218,6 +218,18 @@ async fn denials_answer_403_and_are_logged_as_json_and_counted() {
     let _ = &e.dns;
 }
 
+/// Reads and drops an HTTP head, up to and including its blank line.
+async fn skip_head<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).await.unwrap();
+        if line == "\r\n" || line.is_empty() {
+            return;
+        }
+    }
+}
+
 #[derive(Clone)]
 struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 impl Write for SharedBuf {
@@ -336,15 +348,8 @@ async fn sse_events_are_delivered_as_soon_as_written() {
         let (s, _) = l.accept().await.unwrap();
         let (r, mut w) = s.into_split();
         let mut r = BufReader::new(r);
+        skip_head(&mut r).await;
         let mut line = String::new();
-        // Request head.
-        loop {
-            line.clear();
-            r.read_line(&mut line).await.unwrap();
-            if line == "\r\n" {
-                break;
-            }
-        }
         w.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
             .await
             .unwrap();
@@ -366,14 +371,8 @@ async fn sse_events_are_delivered_as_soon_as_written() {
         .await
         .unwrap();
     let mut r = BufReader::new(s);
+    skip_head(&mut r).await;
     let mut line = String::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line).await.unwrap();
-        if line == "\r\n" {
-            break;
-        }
-    }
     for i in 0..20 {
         let mut event = String::new();
         loop {
@@ -394,4 +393,32 @@ async fn sse_events_are_delivered_as_soon_as_written() {
             .unwrap();
     }
     server.await.unwrap();
+}
+
+/// Egress has no worker cap: a thousand long-lived streams are served at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_long_lived_egress_streams_at_once() {
+    let e = env("").await;
+    let mut streams = Vec::new();
+    for _ in 0..1000 {
+        streams.push(e.agent.dial_egress(FIXED_PORT).await);
+    }
+    for (i, s) in streams.iter_mut().enumerate() {
+        s.write_all(format!("{i:05}").as_bytes()).await.unwrap();
+    }
+    for (i, s) in streams.iter_mut().enumerate() {
+        let mut b = [0u8; 5];
+        tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(b, format!("{i:05}").as_bytes());
+    }
+    assert_eq!(e.agent.relay.open_connections(), 1000);
+    assert_eq!(
+        e.agent
+            .metrics
+            .decisions("vsock://any:8000", "allow", "allowlisted"),
+        1000
+    );
 }

@@ -35,11 +35,7 @@ async fn one_gib_round_trips_with_matching_checksums() {
     const TOTAL: usize = 1 << 30;
     let agent = Agent::start(INGRESS).await;
     // The "enclave" hashes what arrives and echoes it back.
-    let l = agent
-        .enclave()
-        .bind(&"vsock://any:50051".parse().unwrap())
-        .await
-        .unwrap();
+    let l = agent.enclave_listen(50051).await;
     let server = tokio::spawn(async move {
         let (mut s, _) = l.accept().await.unwrap();
         let mut h = Sha256::new();
@@ -109,11 +105,7 @@ async fn one_gib_round_trips_with_matching_checksums() {
 #[tokio::test]
 async fn half_close_in_both_directions() {
     let agent = Agent::start(INGRESS).await;
-    let l = agent
-        .enclave()
-        .bind(&"vsock://any:50051".parse().unwrap())
-        .await
-        .unwrap();
+    let l = agent.enclave_listen(50051).await;
     let server = tokio::spawn(async move {
         // 1st connection: read to EOF, then answer (client half-closed first).
         let (mut s, _) = l.accept().await.unwrap();

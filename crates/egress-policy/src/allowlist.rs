@@ -67,7 +67,7 @@ impl HostPattern {
                     net.trunc()
                 )));
             }
-            return Ok(HostPattern::Net(net));
+            return Ok(HostPattern::Net(canonical_net(net)));
         }
         let bare = t
             .strip_prefix('[')
@@ -106,6 +106,19 @@ impl HostPattern {
     fn contains_ip(&self, ip: IpAddr) -> bool {
         matches!(self, HostPattern::Net(n) if n.contains(&canonical(ip)))
     }
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) is the IPv4 network it denotes,
+/// so that it matches destinations, which are judged as IPv4 too.
+fn canonical_net(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && let Ok(n) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(n);
+    }
+    net
 }
 
 /// One allowlist entry.
@@ -242,6 +255,8 @@ mod tests {
             ("[::1]", "::1"),
             ("::ffff:10.0.0.5", "10.0.0.5"),
             ("10.0.0.0/8", "10.0.0.0/8"),
+            ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
+            ("::ffff:0:0/128", "0.0.0.0"),
             ("fd00::/8", "fd00::/8"),
         ] {
             assert_eq!(
