@@ -45,6 +45,9 @@ enum Command {
         /// The TOML configuration file.
         file: PathBuf,
     },
+    /// Attestation documents.
+    #[command(subcommand)]
+    Attestation(AttestationCommand),
     /// Forward every connection on one address to another (a socat replacement).
     Bridge {
         /// Where to listen: vsock://CID:PORT, unix:///path or tcp://HOST:PORT.
@@ -77,9 +80,16 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AttestationCommand {
+    /// Verify a document: exit 0 and a JSON summary, or exit 1 and one line saying why not.
+    Verify(parent_agent::attestation_cli::VerifyArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::CheckConfig { .. }) {
+    // Long-running commands log JSON to stdout; one-shot commands print only their answer.
+    if matches!(cli.command, Command::Run { .. } | Command::Bridge { .. }) {
         init_logging();
         raise_fd_limit();
     }
@@ -105,6 +115,12 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Attestation(AttestationCommand::Verify(args)) => {
+            let summary =
+                parent_agent::attestation_cli::verify(&args).context("attestation verify")?;
+            println!("{summary}");
+            Ok(())
+        }
         Command::CheckConfig { file } => {
             let cfg = Config::load(&file)?;
             let summary = serde_json::json!({
