@@ -7,6 +7,8 @@ need=()
 command -v socat >/dev/null || need+=(socat)
 command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
+command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
 
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
@@ -17,4 +19,10 @@ if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The real AWS CLI, used by kms-sim's interoperability tests.
+if ! command -v aws >/dev/null; then
+  echo "install-deps: installing awscli from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check awscli
 fi

@@ -12,6 +12,7 @@ use x509_cert::der::{DecodePem, Encode};
 use crate::AttestationError;
 use crate::chain::{fmt_time, p384_key, parse_cert, verify_chain};
 use crate::document::{Document, parse};
+use hex::encode as hex;
 
 /// The AWS Nitro Enclaves Root G1 certificate (public; from AWS_NitroEnclaves_Root-G1.zip).
 pub const AWS_NITRO_ROOT_G1_PEM: &str = include_str!("../roots/aws-nitro-enclaves-root-g1.pem");
@@ -41,7 +42,7 @@ impl TrustAnchor {
     /// The AWS Nitro Enclaves Root G1, checked against its published fingerprint.
     pub fn aws_nitro_g1() -> Result<Self, AttestationError> {
         let a = Self::from_pem(AWS_NITRO_ROOT_G1_PEM.as_bytes())?;
-        if hex(&a.fingerprint) != AWS_NITRO_ROOT_G1_SHA256 {
+        if hex(a.fingerprint) != AWS_NITRO_ROOT_G1_SHA256 {
             return Err(AttestationError::Anchor(
                 "the embedded AWS root does not match its published fingerprint".into(),
             ));
@@ -73,7 +74,7 @@ impl TrustAnchor {
         }
         p384_key(&cert, 0, "root").map_err(|e| AttestationError::Anchor(e.to_string()))?;
         let fingerprint: [u8; 32] = Sha256::digest(der).into();
-        let kind = if hex(&fingerprint) == AWS_NITRO_ROOT_G1_SHA256 {
+        let kind = if hex(fingerprint) == AWS_NITRO_ROOT_G1_SHA256 {
             RootKind::AwsNitroG1
         } else {
             RootKind::Explicit
@@ -87,7 +88,7 @@ impl TrustAnchor {
 
     /// SHA-256 of the root's DER, hex.
     pub fn fingerprint_hex(&self) -> String {
-        hex(&self.fingerprint)
+        hex(self.fingerprint)
     }
 
     /// Whether this is the AWS root or another one.
@@ -163,14 +164,10 @@ impl Verifier {
             VerifyAt::Time(t) => t,
         };
         // cabundle[0] is the document's claim of its root: it must be the pinned root.
-        let doc_root = doc
-            .cabundle
-            .first()
-            .map(Sha256::digest)
-            .unwrap_or_default();
+        let doc_root = doc.cabundle.first().map(Sha256::digest).unwrap_or_default();
         if doc_root.as_slice() != self.anchor.fingerprint {
             return Err(AttestationError::UntrustedRoot {
-                found: hex(&doc_root),
+                found: hex(doc_root),
                 pinned: self.anchor.fingerprint_hex(),
             });
         }
@@ -242,13 +239,4 @@ fn check_expectations(doc: &Document, expect: &Expectations) -> Result<(), Attes
         }
     }
     Ok(())
-}
-
-pub(crate) fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    b.iter()
-        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-            let _ = write!(s, "{x:02x}");
-            s
-        })
 }

@@ -71,7 +71,7 @@ impl ImageMeasurement {
 
     /// PCR0 as lowercase hex: the value of `kms:RecipientAttestation:ImageSha384`.
     pub fn pcr0_hex(&self) -> String {
-        self.pcr0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(&self.pcr0)
     }
 }
 
@@ -116,13 +116,7 @@ impl SimulatedNsm {
         let now = SystemTime::now();
         let mut suffix = [0u8; 8];
         getrandom::fill(&mut suffix).map_err(|e| NsmError::Internal(e.to_string()))?;
-        let module_id = format!(
-            "{instance_id}-enc{}",
-            suffix
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let module_id = format!("{instance_id}-enc{}", hex::encode(suffix));
         let intermediates = root.issue_intermediates(instance_id, now)?;
         let leaf = DevRoot::issue_leaf(
             intermediates
