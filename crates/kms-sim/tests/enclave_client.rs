@@ -179,3 +179,106 @@ async fn attested_unwrap_through_the_vsock_route_and_a_pcr0_bound_policy() {
         .unwrap_err();
     assert!(e.is_transient(), "{e}");
 }
+
+/// `openssl cms -decrypt` opens kms-sim's own `CiphertextForRecipient` (taken from a real
+/// HTTP answer) with the recipient's key: the envelope is standard CMS, as KMS's is.
+#[tokio::test]
+async fn openssl_accepts_kms_sims_ciphertext_for_recipient() {
+    use aws_sdk_kms::types::{KeyEncryptionMechanism, RecipientInfo};
+    use sigil_nsm::{AttestationRequest, Nsm};
+    use sigil_recipient_cms::RecipientKey;
+
+    const KEY: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/nitro-fixtures/kms-ciphertext-for-recipient/enclaver-test-rsa2048.pkcs8.der"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = DevRoot::generate().unwrap();
+    root.save(&dir.path().join("root")).unwrap();
+    let root_pem = dir.path().join("root/dev-root.pem");
+    let sim = Sim::start(
+        &dir.path().join("state"),
+        &["--attestation-root", root_pem.to_str().unwrap()],
+    );
+    let kms = common::kms_client(&sim, AKID, SECRET, None);
+    let key_id = kms
+        .sdk()
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let wrapped = kms
+        .sdk()
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(IDENTITY))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .as_ref()
+        .to_vec();
+
+    // The published test key of the enclaver fixture stands in for the enclave's RSA key.
+    let key_der = std::fs::read(KEY).unwrap();
+    let recipient_key = RecipientKey::from_pkcs8_der(&key_der).unwrap();
+    let nsm = SimulatedNsm::new(
+        DevRoot::load(&dir.path().join("root")).unwrap(),
+        &ImageMeasurement::of_bytes(b"img"),
+        "i-0123456789abcdef0",
+        None,
+    )
+    .unwrap();
+    let doc = nsm
+        .attestation(&AttestationRequest {
+            public_key: Some(recipient_key.spki_der()),
+            ..Default::default()
+        })
+        .unwrap();
+    let out = kms
+        .sdk()
+        .decrypt()
+        .ciphertext_blob(Blob::new(wrapped))
+        .recipient(
+            RecipientInfo::builder()
+                .key_encryption_algorithm(KeyEncryptionMechanism::RsaesOaepSha256)
+                .attestation_document(Blob::new(doc))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        out.plaintext().is_none(),
+        "no plaintext on the wire when a recipient is given"
+    );
+    let envelope = out.ciphertext_for_recipient().unwrap().as_ref().to_vec();
+    let blob = dir.path().join("cfr.der");
+    std::fs::write(&blob, &envelope).unwrap();
+    let key_file = dir.path().join("key.der");
+    std::fs::write(&key_file, &key_der).unwrap();
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "cms", "-decrypt", "-inform", "DER", "-binary", "-keyform", "DER", "-in",
+        ])
+        .arg(&blob)
+        .arg("-inkey")
+        .arg(&key_file)
+        .output()
+        .expect("the openssl CLI is needed (scripts/install-deps.sh installs it)");
+    assert!(
+        openssl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    assert_eq!(openssl.stdout, IDENTITY);
+    assert_eq!(
+        recipient_key.decrypt(&envelope).unwrap().as_slice(),
+        IDENTITY
+    );
+}
