@@ -158,6 +158,55 @@ fn aws_cli_interop() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidCiphertextException"));
 
+    // A policy that denies Decrypt: AccessDeniedException, then the old policy again.
+    let deny = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Sid": "All", "Effect": "Allow", "Principal": { "AWS": "arn:aws:iam::111122223333:user/kms-sim" }, "Action": "kms:*", "Resource": "*" },
+            { "Sid": "NoDecrypt", "Effect": "Deny", "Principal": { "AWS": "*" }, "Action": "kms:Decrypt", "Resource": "*" },
+        ],
+    })
+    .to_string();
+    let deny_file = dir.path().join("deny.json");
+    std::fs::write(&deny_file, &deny).unwrap();
+    let deny_arg = format!("file://{}", deny_file.display());
+    let put = |arg: &str| {
+        ok_json(&aws(
+            &sim,
+            SECRET,
+            &[
+                "kms",
+                "put-key-policy",
+                "--key-id",
+                &key_id,
+                "--policy-name",
+                "default",
+                "--policy",
+                arg,
+            ],
+        ))
+    };
+    put(&deny_arg);
+    let out = aws(
+        &sim,
+        SECRET,
+        &[
+            "kms",
+            "decrypt",
+            "--ciphertext-blob",
+            &ct_arg,
+            "--encryption-context",
+            "purpose=cli",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AccessDeniedException") && stderr.contains("explicit deny"),
+        "{stderr}"
+    );
+    put(&policy_arg);
+
     // Wrong secret.
     let out = aws(&sim, "wrong-secret", &["kms", "list-keys"]);
     assert!(!out.status.success());
