@@ -15,8 +15,9 @@ use sigil_kms_client::KmsError;
 use sigil_nsm::{DevRoot, ImageMeasurement, SimulatedNsm};
 use sigil_transport::{Addr, CopyOptions, Transport, copy_bidirectional};
 
+/// An identity-shaped test plaintext, not a key (age identities are bech32, without dashes).
 const IDENTITY: &[u8] =
-    b"AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+    b"AGE-SECRET-KEY-1-TEST-PLAINTEXT-NOT-A-REAL-IDENTITY-000000000000000000000";
 
 /// The parent's KMS route: simulated vsock 8000 → kms-sim's TCP port (a byte relay).
 async fn parent_route(sim_dir: &Path, kms_port: u16) -> tokio::task::JoinHandle<()> {

@@ -175,16 +175,11 @@ pub(super) fn put_key_policy(
     let key_ref = required(req.key_id, "keyId")?;
     check_policy_name(req.policy_name.as_deref())?;
     let text = policy::validate(&required(req.policy, "policy")?)?;
-    let mut state = ctx.store.lock()?;
-    let (id, key) = ctx.lookup(&state, &key_ref)?;
-    log.key_arn = Some(key.arn.clone());
-    ctx.authorize(key, "PutKeyPolicy", &BTreeMap::new())?;
-    require_not_pending(key)?;
-    let mut updated = key.clone();
-    updated.policy = text;
-    ctx.store.save_key(&updated)?;
-    state.keys.insert(id, updated);
-    Ok(json!({}))
+    update_key(ctx, &key_ref, "PutKeyPolicy", log, |key| {
+        require_not_pending(key)?;
+        key.policy = text;
+        Ok(json!({}))
+    })
 }
 
 /// Applies `change` to the key `key_ref` after authorising `operation`, and persists it.
