@@ -154,7 +154,7 @@ pub(crate) fn verify_chain(chain: &[Certificate], at: SystemTime) -> Result<(), 
     Ok(())
 }
 
-/// RFC 3339 in UTC, seconds precision.
+/// RFC 3339 in UTC, seconds precision; never panics (years past 9999 print as seconds).
 pub(crate) fn fmt_time(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    crate::format_time(t, false)
 }

@@ -13,6 +13,8 @@ pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
 /// Largest `public_key`, `user_data` or `nonce` (the NSM accepts 1024 bytes each).
 pub const MAX_USER_FIELD_BYTES: usize = 1024;
 const MAX_CERT_BYTES: usize = 1024;
+/// 9999-12-31T23:59:59.999Z in milliseconds since the epoch.
+const MAX_TIMESTAMP_MS: u64 = 253_402_300_799_999;
 /// The protected header `{1: -35}` (alg = ES384), byte for byte.
 const PROTECTED_ES384: [u8; 4] = [0xa1, 0x01, 0x38, 0x22];
 
@@ -99,6 +101,12 @@ pub fn parse(bytes: &[u8]) -> Result<Document, AttestationError> {
     }
     if doc.timestamp == 0 {
         return Err(pay("timestamp is 0".into()));
+    }
+    if doc.timestamp > MAX_TIMESTAMP_MS {
+        return Err(pay(format!(
+            "timestamp {} ms is past the year 9999",
+            doc.timestamp
+        )));
     }
     if doc.pcrs.is_empty() || doc.pcrs.len() > 32 {
         return Err(pay(format!(

@@ -294,3 +294,29 @@ fn truncated_and_garbage_input_give_clear_errors() {
     other_alg[5] = 0x23; // {1: -36}: ES512
     assert!(parse(&other_alg).unwrap_err().to_string().contains("ES384"));
 }
+
+#[test]
+fn absurd_timestamps_are_refused_not_a_panic() {
+    // A timestamp past the year 9999 (found by the fuzzer: formatting it used to panic).
+    let doc = fixture("evervault-prod-2022-10-13.cose");
+    let ts = 1_665_651_482_136u64.to_be_bytes();
+    let at = doc
+        .windows(9)
+        .position(|w| w[0] == 0x1b && w[1..] == ts)
+        .expect("timestamp bytes");
+    for forged in [u64::MAX, 253_402_300_800_000] {
+        let mut d = doc.clone();
+        d[at + 1..at + 9].copy_from_slice(&forged.to_be_bytes());
+        let e = aws()
+            .verify(&d, VerifyAt::DocumentTime, &Expectations::default())
+            .unwrap_err();
+        assert!(e.to_string().contains("year 9999"), "{e}");
+    }
+    assert_eq!(
+        sigil_attestation::format_time(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800),
+            false
+        ),
+        "253402300800s after the epoch"
+    );
+}
