@@ -6,3 +6,14 @@ pub mod config;
 pub mod connect_proxy;
 pub mod metrics;
 pub mod relay;
+
+/// Thousands of long-lived streams need thousands of descriptors: lifts the soft
+/// `RLIMIT_NOFILE` to the hard limit.
+pub fn raise_fd_limit() -> nix::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(())
+}

@@ -91,7 +91,8 @@ fn main() -> ExitCode {
     // Long-running commands log JSON to stdout; one-shot commands print only their answer.
     if matches!(cli.command, Command::Run { .. } | Command::Bridge { .. }) {
         init_logging();
-        raise_fd_limit();
+        // Best effort: without it the agent still runs, with fewer streams.
+        let _ = parent_agent::raise_fd_limit();
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -218,15 +219,4 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stdout)
         .init();
-}
-
-/// Thousands of long-lived streams need thousands of descriptors: lift the soft limit to
-/// the hard one.
-fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
 }

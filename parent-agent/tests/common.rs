@@ -23,7 +23,7 @@ pub struct Agent {
 impl Agent {
     /// Starts an agent from `toml` after replacing `SIMDIR` with a fresh simulation dir.
     pub async fn start(toml: &str) -> Agent {
-        raise_fd_limit();
+        parent_agent::raise_fd_limit().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let text = toml.replace("SIMDIR", &dir.path().join("vsock").display().to_string());
         let cfg = Config::parse(&text, "test.toml").unwrap();
@@ -169,12 +169,4 @@ pub async fn read_response(s: &mut Stream) -> (u16, String) {
         return (code, text + &String::from_utf8_lossy(&rest));
     }
     (code, text)
-}
-
-pub fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
-    }
 }
