@@ -8,6 +8,8 @@ command -v socat >/dev/null || need+=(socat)
 command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
+command -v age >/dev/null || need+=(age)
+command -v age-keygen >/dev/null || need+=(age)
 command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
 
 if ((${#need[@]})); then
@@ -25,4 +27,11 @@ fi
 if ! command -v aws >/dev/null; then
   echo "install-deps: installing awscli from PyPI" >&2
   python3 -m pip install --quiet --disable-pip-version-check awscli
+fi
+
+# Independent signature verifiers for the signing tests: libsecp256k1 (coincurve), OpenSSL's
+# Ed25519 (cryptography) and Keccak-256 (pycryptodome).
+if ! python3 -c 'import coincurve, cryptography, Crypto.Hash.keccak' 2>/dev/null; then
+  echo "install-deps: installing coincurve, cryptography, pycryptodome from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check coincurve cryptography pycryptodome
 fi

@@ -1,0 +1,1 @@
+//! The offline key-share ceremony (work in progress).

@@ -1,0 +1,337 @@
+//! Both engines end to end: parties on their own threads, messages routed in memory, and every
+//! signature checked with an independent verifier (k256, ed25519-dalek).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
+
+use cggmp24::PregeneratedPrimes;
+use cggmp24::security_level::SecurityLevel128;
+use cggmp24::supported_curves::Secp256k1;
+use k256::ecdsa::{RecoveryId, VerifyingKey, signature::hazmat::PrehashVerifier};
+use sigil_mpc::ecdsa::EcdsaKey;
+use sigil_mpc::ed25519::{Ed25519Key, identifier};
+use sigil_mpc::{
+    DerivationPath, EcdsaHash, MessageIo, MpcError, Session, SignData, Signature, ThresholdKey,
+    WireMessage,
+};
+
+fn fixture_primes(n: usize) -> Vec<PregeneratedPrimes<SecurityLevel128>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/INSECURE-test-primes.json"
+    );
+    let pool: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    pool["sets"].as_array().unwrap()[..n]
+        .iter()
+        .map(|s| serde_json::from_value(s.clone()).unwrap())
+        .collect()
+}
+
+fn ecdsa_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
+    let mut rng = rand_core::OsRng;
+    let aux = cggmp24::trusted_dealer::generate_aux_data_with_primes::<SecurityLevel128, _>(
+        &mut rng,
+        fixture_primes(n.into()),
+        false,
+    )
+    .unwrap();
+    let cores = cggmp24::trusted_dealer::builder::<Secp256k1, SecurityLevel128>(n)
+        .set_threshold(Some(t))
+        .hd_wallet(true)
+        .generate_core_shares(&mut rng)
+        .unwrap();
+    cores
+        .into_iter()
+        .zip(aux)
+        .map(|(c, a)| Arc::new(EcdsaKey::from_parts(c, a).unwrap()) as Arc<dyn ThresholdKey>)
+        .collect()
+}
+
+fn ed25519_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
+    let mut rng = rand_core::OsRng;
+    let (shares, pkp) = frost_ed25519::keys::generate_with_dealer(
+        n,
+        t,
+        frost_ed25519::keys::IdentifierList::Default,
+        &mut rng,
+    )
+    .unwrap();
+    (0..n)
+        .map(|i| {
+            let kp =
+                frost_ed25519::keys::KeyPackage::try_from(shares[&identifier(i).unwrap()].clone())
+                    .unwrap();
+            Arc::new(Ed25519Key::new(i, n, kp, pkp.clone()).unwrap()) as Arc<dyn ThresholdKey>
+        })
+        .collect()
+}
+
+/// In-memory network: each party's outgoing messages go to the addressed parties' inboxes.
+/// A `tamper` hook may rewrite messages in flight.
+struct LocalIo {
+    me: u16,
+    inbox: Receiver<WireMessage>,
+    peers: HashMap<u16, Sender<WireMessage>>,
+    tamper: Option<Arc<dyn Fn(&mut WireMessage) + Send + Sync>>,
+}
+
+impl MessageIo for LocalIo {
+    fn send(&mut self, mut msg: WireMessage) -> Result<(), MpcError> {
+        assert_eq!(msg.from, self.me);
+        if let Some(t) = &self.tamper {
+            t(&mut msg);
+        }
+        for (&p, tx) in &self.peers {
+            if msg.to.is_none() || msg.to == Some(p) {
+                let _ = tx.send(msg.clone());
+            }
+        }
+        Ok(())
+    }
+    fn recv(&mut self) -> Result<WireMessage, MpcError> {
+        self.inbox
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|e| MpcError::Channel(e.to_string()))
+    }
+}
+
+fn run(
+    keys: &[Arc<dyn ThresholdKey>],
+    sessions: Vec<Session>,
+    tamper: Option<Arc<dyn Fn(&mut WireMessage) + Send + Sync>>,
+) -> Vec<Result<Signature, MpcError>> {
+    let parties = sessions[0].parties.clone();
+    let (txs, rxs): (HashMap<u16, _>, HashMap<u16, _>) = parties
+        .iter()
+        .map(|&p| {
+            let (tx, rx) = channel();
+            ((p, tx), (p, rx))
+        })
+        .unzip();
+    let mut rxs = rxs;
+    let handles: Vec<_> = parties
+        .iter()
+        .zip(sessions)
+        .map(|(&p, session)| {
+            let key = keys[usize::from(p)].clone();
+            let mut io = LocalIo {
+                me: p,
+                inbox: rxs.remove(&p).unwrap(),
+                peers: txs
+                    .iter()
+                    .filter(|(q, _)| **q != p)
+                    .map(|(q, t)| (*q, t.clone()))
+                    .collect(),
+                tamper: if p == parties[0] {
+                    tamper.clone()
+                } else {
+                    None
+                },
+            };
+            std::thread::spawn(move || key.sign(&session, &mut io))
+        })
+        .collect();
+    drop(txs);
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn same_session(parties: &[u16], path: &str, data: SignData) -> Vec<Session> {
+    parties
+        .iter()
+        .map(|_| {
+            Session::new(
+                "sess-1",
+                "acct",
+                parties.to_vec(),
+                path.parse().unwrap(),
+                data.clone(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn ecdsa_two_of_three_with_hd_path_verifies_independently() {
+    let keys = ecdsa_keys(3, 2);
+    let payload = b"\xf8\x6b RLP-ish payload".to_vec();
+    let data = SignData::Ecdsa {
+        hash: EcdsaHash::Keccak256,
+        payload: payload.clone(),
+    };
+    let path: DerivationPath = "m/0/7".parse().unwrap();
+    let results = run(&keys, same_session(&[0, 2], "m/0/7", data.clone()), None);
+    let child = keys[0].public_key(&path).unwrap();
+    let root = keys[0].public_key(&DerivationPath::root()).unwrap();
+    assert_ne!(child, root);
+    let digest = data.digest();
+    let first = results[0].as_ref().unwrap().clone();
+    for r in &results {
+        assert_eq!(
+            r.as_ref().unwrap(),
+            &first,
+            "both parties output the same signature"
+        );
+    }
+    let Signature::Ecdsa { r, s, recovery_id } = first else {
+        panic!()
+    };
+    let sig = k256::ecdsa::Signature::from_scalars(r, s).unwrap();
+    assert!(sig.normalize_s().is_none(), "s is already low");
+    let vk = VerifyingKey::from_sec1_bytes(&child.bytes).unwrap();
+    vk.verify_prehash(&digest, &sig).unwrap();
+    let root_vk = VerifyingKey::from_sec1_bytes(&root.bytes).unwrap();
+    assert!(
+        root_vk.verify_prehash(&digest, &sig).is_err(),
+        "must not verify under the root key"
+    );
+    let recovered = VerifyingKey::recover_from_prehash(
+        &digest,
+        &sig,
+        RecoveryId::from_byte(recovery_id).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(recovered, vk);
+}
+
+#[test]
+fn ecdsa_prehashed_and_sha256() {
+    let keys = ecdsa_keys(2, 2);
+    for data in [
+        SignData::EcdsaPrehashed([7u8; 32]),
+        SignData::Ecdsa {
+            hash: EcdsaHash::Sha256,
+            payload: b"hello".to_vec(),
+        },
+    ] {
+        let results = run(&keys, same_session(&[0, 1], "m", data.clone()), None);
+        let Ok(Signature::Ecdsa { r, s, .. }) = &results[0] else {
+            panic!("{:?}", results[0])
+        };
+        let vk = VerifyingKey::from_sec1_bytes(
+            &keys[0].public_key(&DerivationPath::root()).unwrap().bytes,
+        )
+        .unwrap();
+        vk.verify_prehash(
+            &data.digest(),
+            &k256::ecdsa::Signature::from_scalars(*r, *s).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn ed25519_two_of_three_verifies_with_dalek() {
+    let keys = ed25519_keys(3, 2);
+    let msg = b"transfer 1 SOL".to_vec();
+    let results = run(
+        &keys,
+        same_session(&[1, 2], "m", SignData::Ed25519(msg.clone())),
+        None,
+    );
+    let pk = keys[0].public_key(&DerivationPath::root()).unwrap();
+    let vk =
+        ed25519_dalek::VerifyingKey::from_bytes(&pk.bytes.clone().try_into().unwrap()).unwrap();
+    for r in results {
+        let Signature::Ed25519(sig) = r.unwrap() else {
+            panic!()
+        };
+        vk.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+            .unwrap();
+    }
+    assert!(
+        keys[0].public_key(&"m/1".parse().unwrap()).is_err(),
+        "no HD for Ed25519"
+    );
+}
+
+#[test]
+fn mismatched_sessions_fail_instead_of_signing() {
+    // The two parties disagree on the payload: the execution ids differ and the protocol aborts.
+    for keys in [ecdsa_keys(2, 2), ed25519_keys(2, 2)] {
+        let data = |b: &[u8]| match keys[0].scheme() {
+            sigil_mpc::Scheme::Ed25519 => SignData::Ed25519(b.to_vec()),
+            sigil_mpc::Scheme::EcdsaSecp256k1 => SignData::Ecdsa {
+                hash: EcdsaHash::Keccak256,
+                payload: b.to_vec(),
+            },
+        };
+        let sessions = vec![
+            Session::new(
+                "s",
+                "a",
+                vec![0, 1],
+                DerivationPath::root(),
+                data(b"pay alice"),
+            )
+            .unwrap(),
+            Session::new(
+                "s",
+                "a",
+                vec![0, 1],
+                DerivationPath::root(),
+                data(b"pay mallory"),
+            )
+            .unwrap(),
+        ];
+        let results = run(&keys, sessions, None);
+        assert!(results.iter().all(|r| r.is_err()), "{:?}", results);
+    }
+}
+
+#[test]
+fn garbled_messages_are_rejected_with_a_clear_error() {
+    for keys in [ecdsa_keys(2, 2), ed25519_keys(2, 2)] {
+        let data = match keys[0].scheme() {
+            sigil_mpc::Scheme::Ed25519 => SignData::Ed25519(b"m".to_vec()),
+            sigil_mpc::Scheme::EcdsaSecp256k1 => SignData::EcdsaPrehashed([1; 32]),
+        };
+        let tamper: Arc<dyn Fn(&mut WireMessage) + Send + Sync> =
+            Arc::new(|m: &mut WireMessage| {
+                let n = m.payload.len();
+                m.payload[n / 2] ^= 0x55;
+                m.payload.truncate(n - 3);
+            });
+        let results = run(&keys, same_session(&[0, 1], "m", data), Some(tamper));
+        let err = results[1].as_ref().unwrap_err();
+        assert!(
+            matches!(err, MpcError::BadMessage { party: 0, .. }),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn sessions_refuse_what_the_key_cannot_do() {
+    let keys = ecdsa_keys(3, 2);
+    let k = &keys[0];
+    let s = |parties: Vec<u16>, data| {
+        Session::new("s", "a", parties, DerivationPath::root(), data).unwrap()
+    };
+    assert!(
+        k.check(&s(vec![0, 1, 2], SignData::EcdsaPrehashed([1; 32])))
+            .is_err(),
+        "3 parties for 2-of-3"
+    );
+    assert!(
+        k.check(&s(vec![1, 2], SignData::EcdsaPrehashed([1; 32])))
+            .is_err(),
+        "not a party"
+    );
+    assert!(
+        k.check(&s(vec![0, 5], SignData::EcdsaPrehashed([1; 32])))
+            .is_err(),
+        "index out of range"
+    );
+    assert!(
+        k.check(&s(vec![0, 1], SignData::Ed25519(b"x".to_vec())))
+            .is_err(),
+        "wrong scheme"
+    );
+    assert!(
+        k.check(&s(vec![0, 1], SignData::EcdsaPrehashed([1; 32])))
+            .is_ok()
+    );
+}
