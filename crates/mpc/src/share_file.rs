@@ -70,6 +70,7 @@ pub struct AccountShare {
 /// A share in one engine's own encoding.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::large_enum_variant)] // parsed once at boot, then turned into engine keys
 pub enum SchemeShare {
     /// cggmp24 core share; its aux data is `ecdsa_groups[group]`.
     #[serde(rename = "ecdsa-secp256k1")]
