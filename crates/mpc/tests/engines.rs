@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, missing_docs)]
 //! Both engines end to end: parties on their own threads, messages routed in memory, and every
 //! signature checked with an independent verifier (k256, ed25519-dalek).
 
