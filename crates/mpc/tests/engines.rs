@@ -31,9 +31,9 @@ fn fixture_primes(n: usize) -> Vec<PregeneratedPrimes<SecurityLevel128>> {
 }
 
 fn ecdsa_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
-    let mut rng = rand_core::OsRng;
+    let rng = &mut rand_core::OsRng;
     let aux = cggmp24::trusted_dealer::generate_aux_data_with_primes::<SecurityLevel128, _>(
-        &mut rng,
+        rng,
         fixture_primes(n.into()),
         false,
     )
@@ -41,7 +41,7 @@ fn ecdsa_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
     let cores = cggmp24::trusted_dealer::builder::<Secp256k1, SecurityLevel128>(n)
         .set_threshold(Some(t))
         .hd_wallet(true)
-        .generate_core_shares(&mut rng)
+        .generate_core_shares(rng)
         .unwrap();
     cores
         .into_iter()
@@ -69,13 +69,15 @@ fn ed25519_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
         .collect()
 }
 
+type Tamper = Arc<dyn Fn(&mut WireMessage) + Send + Sync>;
+
 /// In-memory network: each party's outgoing messages go to the addressed parties' inboxes.
 /// A `tamper` hook may rewrite messages in flight.
 struct LocalIo {
     me: u16,
     inbox: Receiver<WireMessage>,
     peers: HashMap<u16, Sender<WireMessage>>,
-    tamper: Option<Arc<dyn Fn(&mut WireMessage) + Send + Sync>>,
+    tamper: Option<Tamper>,
 }
 
 impl MessageIo for LocalIo {
@@ -101,7 +103,7 @@ impl MessageIo for LocalIo {
 fn run(
     keys: &[Arc<dyn ThresholdKey>],
     sessions: Vec<Session>,
-    tamper: Option<Arc<dyn Fn(&mut WireMessage) + Send + Sync>>,
+    tamper: Option<Tamper>,
 ) -> Vec<Result<Signature, MpcError>> {
     let parties = sessions[0].parties.clone();
     let (txs, rxs): (HashMap<u16, _>, HashMap<u16, _>) = parties
@@ -289,7 +291,7 @@ fn garbled_messages_are_rejected_with_a_clear_error() {
             sigil_mpc::Scheme::Ed25519 => SignData::Ed25519(b"m".to_vec()),
             sigil_mpc::Scheme::EcdsaSecp256k1 => SignData::EcdsaPrehashed([1; 32]),
         };
-        let tamper: Arc<dyn Fn(&mut WireMessage) + Send + Sync> =
+        let tamper: Tamper =
             Arc::new(|m: &mut WireMessage| {
                 let n = m.payload.len();
                 m.payload[n / 2] ^= 0x55;
