@@ -51,12 +51,11 @@ fn ecdsa_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
 }
 
 fn ed25519_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
-    let mut rng = rand_core::OsRng;
     let (shares, pkp) = frost_ed25519::keys::generate_with_dealer(
         n,
         t,
         frost_ed25519::keys::IdentifierList::Default,
-        &mut rng,
+        rand_core::OsRng,
     )
     .unwrap();
     (0..n)
