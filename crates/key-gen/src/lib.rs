@@ -1,1 +1,22 @@
-//! The offline key-share ceremony (work in progress).
+//! The offline key-share ceremony behind the `key-gen` command.
+//!
+//! A trusted dealer on an offline machine splits each account key (a given child key or a fresh
+//! one) into t-of-n shares, one key-share file per party in the format of
+//! [`sigil_mpc::share_file`], each encrypted with age to that party's recipients. ECDSA
+//! secp256k1 uses cggmp24's trusted dealer (aux data once per signer group, one core share per
+//! account); Ed25519 uses FROST's `split`. Procedure and formats: docs/key-shares.md.
+//!
+//! - [`accounts`]: the account list (`--account-id`, `--accounts-file`);
+//! - [`primes`]: Paillier prime pools (`key-gen primes`), consumed by `split`;
+//! - [`ceremony`]: the split itself, in memory ([`ceremony::split`]), usable from tests of
+//!   other crates without age;
+//! - [`output`]: age encryption and the files of a run (share files, summary).
+
+pub mod accounts;
+pub mod ceremony;
+mod error;
+pub mod output;
+pub mod primes;
+pub mod summary;
+
+pub use error::KeyGenError;

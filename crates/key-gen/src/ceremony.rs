@@ -1,0 +1,532 @@
+//! The split itself, in memory: a [`Plan`] (accounts, t-of-n, service party, optional child
+//! key, the prime sets of the ECDSA group) becomes a [`Ceremony`]: one [`ShareFile`] per party
+//! and the public [`Summary`]. No file and no age here, so other crates' tests can build
+//! key-share fixtures with [`split`].
+//!
+//! ECDSA secp256k1: cggmp24's trusted dealer. The run's accounts form one signer group (the
+//! same n parties), so aux data (Paillier keys, ring-Pedersen parameters) is generated once from
+//! the n prime sets and stored once per file under a group id; each account gets its own core
+//! share with a random chain code (HD enabled). Ed25519: FROST `split`, party index i holding
+//! FROST identifier i + 1.
+//!
+//! A given child key is used as is: for secp256k1 the 32-byte secret scalar (1 ≤ k < n); for
+//! Ed25519 the 32-byte RFC 8032 seed, whose signing scalar is clamp(SHA-512(seed)[..32]) mod ℓ,
+//! so the group key equals the seed's standard Ed25519 public key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use cggmp24::generic_ec::{NonZero, Point, SecretScalar};
+use cggmp24::key_share::AuxInfo;
+use cggmp24::security_level::SecurityLevel128;
+use cggmp24::supported_curves::Secp256k1;
+use curve25519_dalek::Scalar as EdScalar;
+use curve25519_dalek::edwards::EdwardsPoint;
+use frost_ed25519::SigningKey;
+use frost_ed25519::keys::{IdentifierList, KeyPackage};
+use sha2::{Digest, Sha256, Sha512};
+use sigil_mpc::ecdsa::point_bytes;
+use sigil_mpc::ed25519::identifier;
+use sigil_mpc::share_file::{AccountShare, EcdsaGroup, FORMAT, SchemeShare, ShareFile, VERSION};
+use sigil_mpc::{DerivationPath, KeyStore, MAX_PARTIES, PublicKey, Scheme};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::accounts::{AccountSpec, check_accounts};
+use crate::primes::{PrimeSet, check_sizes};
+use crate::summary::{AccountSummary, SUMMARY_FORMAT, SUMMARY_VERSION, Sizes, Summary};
+use crate::{KeyGenError, output};
+
+/// A 32-byte child key to split instead of a fresh one: a secp256k1 secret scalar (big-endian)
+/// or an Ed25519 RFC 8032 seed, depending on the account's scheme. Zeroized on drop; its
+/// `Debug` shows nothing.
+#[derive(Clone)]
+pub struct ChildKey(Zeroizing<[u8; 32]>);
+
+impl ChildKey {
+    /// From raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// From 64 hex digits (an optional `0x` prefix and surrounding whitespace are ignored).
+    pub fn from_hex(text: &str) -> Result<Self, KeyGenError> {
+        let t = text.trim();
+        let t = t.strip_prefix("0x").unwrap_or(t);
+        let mut out = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(t, &mut out[..]).map_err(|_| {
+            KeyGenError::Input("--child-key must be 32 bytes as 64 hex digits".into())
+        })?;
+        Ok(Self(out))
+    }
+
+    /// As a secp256k1 secret key; rejects 0 and values ≥ the group order.
+    pub fn secp256k1(&self) -> Result<NonZero<SecretScalar<Secp256k1>>, KeyGenError> {
+        SecretScalar::<Secp256k1>::from_be_bytes(&self.0[..])
+            .ok()
+            .and_then(NonZero::from_secret_scalar)
+            .ok_or_else(|| {
+                KeyGenError::Input(
+                    "--child-key is not a valid secp256k1 secret key (must be 1 ≤ k < n)".into(),
+                )
+            })
+    }
+
+    /// The Ed25519 signing scalar of the seed: clamp(SHA-512(seed)[..32]) mod ℓ (RFC 8032).
+    fn ed25519_scalar(&self) -> EdScalar {
+        let mut h = Sha512::digest(&self.0[..]);
+        let mut s = Zeroizing::new([0u8; 32]);
+        s.copy_from_slice(&h[..32]);
+        h.as_mut_slice().zeroize();
+        s[0] &= 248;
+        s[31] &= 127;
+        s[31] |= 64;
+        EdScalar::from_bytes_mod_order(*s)
+    }
+
+    /// As a FROST Ed25519 signing key (the seed's RFC 8032 scalar).
+    fn ed25519(&self) -> Result<(SigningKey, [u8; 32]), KeyGenError> {
+        let mut scalar = self.ed25519_scalar();
+        let public = EdwardsPoint::mul_base(&scalar).compress().to_bytes();
+        let key = SigningKey::deserialize(scalar.as_bytes()).map_err(|e| {
+            KeyGenError::Input(format!("--child-key is not a usable Ed25519 seed: {e}"))
+        });
+        scalar.zeroize();
+        Ok((key?, public))
+    }
+}
+
+impl fmt::Debug for ChildKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChildKey(<redacted>)")
+    }
+}
+
+/// What to split.
+#[derive(Clone)]
+pub struct Plan {
+    /// The accounts, in output order.
+    pub accounts: Vec<AccountSpec>,
+    /// Number of parties n (2..=16).
+    pub parties: u16,
+    /// Signers needed t (2..=n).
+    pub threshold: u16,
+    /// Key-generation index of the service (recorded in the summary).
+    pub service_party: u16,
+    /// A key to split instead of a fresh one (exactly one account).
+    pub child_key: Option<ChildKey>,
+    /// One prime set per party for the ECDSA group, from a pool. `None`: generate them now
+    /// (minutes per set). Ignored when no account is ECDSA.
+    pub primes: Option<Vec<PrimeSet>>,
+}
+
+impl Plan {
+    /// A plan with fresh keys and no prime sets yet.
+    pub fn new(accounts: Vec<AccountSpec>, parties: u16, threshold: u16) -> Self {
+        Self {
+            accounts,
+            parties,
+            threshold,
+            service_party: 0,
+            child_key: None,
+            primes: None,
+        }
+    }
+
+    /// Whether any account is ECDSA (and so the run needs prime sets).
+    pub fn needs_primes(&self) -> bool {
+        self.accounts
+            .iter()
+            .any(|a| a.scheme == Scheme::EcdsaSecp256k1)
+    }
+
+    /// Checks everything that does not need the dealer: party counts, accounts, child key,
+    /// prime sets.
+    pub fn validate(&self) -> Result<(), KeyGenError> {
+        check_parameters(self.parties, self.threshold, self.service_party)?;
+        check_accounts(&self.accounts)?;
+        if let Some(key) = &self.child_key {
+            let [account] = self.accounts.as_slice() else {
+                return Err(KeyGenError::Input(format!(
+                    "--child-key splits one given key: it needs exactly one account, got {}",
+                    self.accounts.len()
+                )));
+            };
+            match account.scheme {
+                Scheme::EcdsaSecp256k1 => drop(key.secp256k1()?),
+                Scheme::Ed25519 => drop(key.ed25519()?),
+            }
+        }
+        if let (true, Some(sets)) = (self.needs_primes(), &self.primes) {
+            if sets.len() != usize::from(self.parties) {
+                return Err(KeyGenError::Input(format!(
+                    "{} prime sets given for {} parties (one set per party)",
+                    sets.len(),
+                    self.parties
+                )));
+            }
+            for (i, set) in sets.iter().enumerate() {
+                check_sizes(set).map_err(|e| KeyGenError::Input(format!("prime set {i}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks 2 ≤ threshold ≤ parties ≤ 16 and service_party < parties.
+pub fn check_parameters(
+    parties: u16,
+    threshold: u16,
+    service_party: u16,
+) -> Result<(), KeyGenError> {
+    if !(2..=MAX_PARTIES).contains(&parties) {
+        return Err(KeyGenError::Input(format!(
+            "--parties must be 2 to {MAX_PARTIES}, got {parties}"
+        )));
+    }
+    if threshold < 2 {
+        return Err(KeyGenError::Input(format!(
+            "--threshold must be at least 2, got {threshold} (1-of-n would hand every party the whole key)"
+        )));
+    }
+    if threshold > parties {
+        return Err(KeyGenError::Input(format!(
+            "--threshold {threshold} is larger than --parties {parties}"
+        )));
+    }
+    if service_party >= parties {
+        return Err(KeyGenError::Input(format!(
+            "--service-party {service_party} is not a party (parties are 0..{})",
+            parties - 1
+        )));
+    }
+    Ok(())
+}
+
+/// The result of a split: one key-share file per party (index = party) and the summary.
+pub struct Ceremony {
+    /// `shares[i]` is party i's file.
+    pub shares: Vec<ShareFile>,
+    /// The public summary (`files` is filled in by [`output::write_run`]).
+    pub summary: Summary,
+}
+
+impl Ceremony {
+    /// Party `party`'s file as compact JSON in a zeroizing buffer, after checking that
+    /// [`KeyStore::from_json`] accepts it and agrees with the summary (party index, accounts,
+    /// public keys, threshold).
+    pub fn party_json(&self, party: u16) -> Result<Zeroizing<Vec<u8>>, KeyGenError> {
+        let file = self
+            .shares
+            .get(usize::from(party))
+            .ok_or_else(|| KeyGenError::Input(format!("party {party} is not in this ceremony")))?;
+        let json = output::to_json_zeroizing(file)
+            .map_err(|e| KeyGenError::Dealer(format!("encoding party {party}'s file: {e}")))?;
+        let store = KeyStore::from_json(&json).map_err(|e| {
+            KeyGenError::Dealer(format!("party {party}'s file does not validate: {e}"))
+        })?;
+        self.check_store(party, &store)?;
+        Ok(json)
+    }
+
+    /// Party `party`'s validated key store (through [`Self::party_json`]).
+    pub fn key_store(&self, party: u16) -> Result<KeyStore, KeyGenError> {
+        let json = self.party_json(party)?;
+        KeyStore::from_json(&json).map_err(|e| KeyGenError::Dealer(e.to_string()))
+    }
+
+    fn check_store(&self, party: u16, store: &KeyStore) -> Result<(), KeyGenError> {
+        let bad = |why: String| KeyGenError::Dealer(format!("party {party}'s file: {why}"));
+        if store.party_index() != party || store.len() != self.summary.accounts.len() {
+            return Err(bad(
+                "party index or account count differs from the plan".into()
+            ));
+        }
+        for a in &self.summary.accounts {
+            let key = store
+                .get(&a.account_id)
+                .ok_or_else(|| bad(format!("account {:?} is missing", a.account_id)))?;
+            let pk = key
+                .public_key(&DerivationPath::root())
+                .map_err(|e| bad(e.to_string()))?;
+            if key.scheme() != a.scheme
+                || hex::encode(&pk.bytes) != a.public_key
+                || key.threshold() != a.threshold
+                || key.parties() != a.parties
+            {
+                return Err(bad(format!(
+                    "account {:?} differs from the summary",
+                    a.account_id
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits every account of `plan`. Validates the plan first; the dealer's randomness is the
+/// OS RNG.
+pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
+    plan.validate()?;
+    let (n, t) = (plan.parties, plan.threshold);
+    let mut rng = rand_core::OsRng;
+    let mut shares: Vec<ShareFile> = (0..n)
+        .map(|i| ShareFile {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            party_index: i,
+            ecdsa_groups: BTreeMap::new(),
+            accounts: Vec::with_capacity(plan.accounts.len()),
+        })
+        .collect();
+
+    let group = if plan.needs_primes() {
+        let primes = match &plan.primes {
+            Some(p) => p.clone(),
+            None => generate_primes_now(n)?,
+        };
+        let aux = cggmp24::trusted_dealer::generate_aux_data_with_primes::<SecurityLevel128, _>(
+            &mut rng, primes, false,
+        )
+        .map_err(|e| KeyGenError::Dealer(format!("cggmp24 aux data: {}", error_chain(&e))))?;
+        if aux.len() != usize::from(n) {
+            return Err(KeyGenError::Dealer(
+                "cggmp24 returned aux data for the wrong number of parties".into(),
+            ));
+        }
+        let id = group_id(&aux[0]);
+        for (file, aux) in shares.iter_mut().zip(aux) {
+            file.ecdsa_groups
+                .insert(id.clone(), EcdsaGroup { parties: n, aux });
+        }
+        Some(id)
+    } else {
+        None
+    };
+
+    let mut accounts = Vec::with_capacity(plan.accounts.len());
+    for spec in &plan.accounts {
+        let summary = match (spec.scheme, &group) {
+            (Scheme::EcdsaSecp256k1, Some(group)) => split_ecdsa(
+                spec,
+                n,
+                t,
+                plan.child_key.as_ref(),
+                group,
+                &mut shares,
+                &mut rng,
+            )?,
+            (Scheme::EcdsaSecp256k1, None) => {
+                return Err(KeyGenError::Dealer("no ECDSA group".into()));
+            }
+            (Scheme::Ed25519, _) => {
+                split_ed25519(spec, n, t, plan.child_key.as_ref(), &mut shares, &mut rng)?
+            }
+        };
+        accounts.push(summary);
+    }
+
+    let sizes = measure(&shares[usize::from(plan.service_party)])?;
+    Ok(Ceremony {
+        shares,
+        summary: Summary {
+            format: SUMMARY_FORMAT.to_owned(),
+            version: SUMMARY_VERSION,
+            parties: n,
+            threshold: t,
+            service_party: plan.service_party,
+            ecdsa_group: group,
+            accounts,
+            sizes,
+            files: Vec::new(),
+            insecure_plaintext_written: false,
+        },
+    })
+}
+
+/// Generates one prime set per party on the spot, in parallel (slow: minutes per set).
+fn generate_primes_now(n: u16) -> Result<Vec<PrimeSet>, KeyGenError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut sets = Vec::with_capacity(usize::from(n));
+    crate::primes::generate::<SecurityLevel128>(
+        usize::from(n),
+        threads,
+        |_, _| {},
+        |set, _, _| {
+            sets.push(set);
+            Ok(())
+        },
+    )?;
+    Ok(sets)
+}
+
+/// `secp256k1-` and the first 8 bytes of SHA-256 over the group's Paillier moduli: unique per
+/// group, and checkable against the file's own aux data.
+fn group_id(aux: &AuxInfo) -> String {
+    let mut h = Sha256::new();
+    h.update(b"sigil/ecdsa-group/v1");
+    for n in &aux.N {
+        let bytes = n.to_bytes_msf();
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(&bytes);
+    }
+    format!("secp256k1-{}", hex::encode(&h.finalize()[..8]))
+}
+
+fn split_ecdsa(
+    spec: &AccountSpec,
+    n: u16,
+    t: u16,
+    child: Option<&ChildKey>,
+    group: &str,
+    shares: &mut [ShareFile],
+    rng: &mut rand_core::OsRng,
+) -> Result<AccountSummary, KeyGenError> {
+    let fail = |why: String| KeyGenError::Dealer(format!("account {:?}: {why}", spec.account_id));
+    let mut builder = cggmp24::trusted_dealer::builder::<Secp256k1, SecurityLevel128>(n)
+        .set_threshold(Some(t))
+        .hd_wallet(true);
+    let mut expected = None;
+    if let Some(key) = child {
+        let sk = key.secp256k1()?;
+        expected = Some(Point::<Secp256k1>::generator() * &sk);
+        builder = builder.set_shared_secret_key(sk);
+    }
+    let cores = builder
+        .generate_core_shares(rng)
+        .map_err(|e| fail(error_chain(&e)))?;
+    let first = cores
+        .first()
+        .ok_or_else(|| fail("the dealer returned no share".into()))?;
+    let public = first.shared_public_key;
+    let chain_code = first
+        .chain_code
+        .ok_or_else(|| fail("the dealer returned no chain code".into()))?;
+    if cores.len() != usize::from(n)
+        || expected.is_some_and(|e| e != *public)
+        || cores
+            .iter()
+            .any(|c| c.shared_public_key != public || c.chain_code != Some(chain_code))
+    {
+        return Err(fail("the dealer's shares are inconsistent".into()));
+    }
+    let public_key = PublicKey {
+        scheme: Scheme::EcdsaSecp256k1,
+        bytes: point_bytes(&public),
+    };
+    let public_hex = hex::encode(&public_key.bytes);
+    for (file, core) in shares.iter_mut().zip(cores) {
+        file.accounts.push(AccountShare {
+            account_id: spec.account_id.clone(),
+            public_key: public_hex.clone(),
+            share: SchemeShare::EcdsaSecp256k1 {
+                group: group.to_owned(),
+                core: Box::new(core),
+            },
+        });
+    }
+    Ok(AccountSummary {
+        account_id: spec.account_id.clone(),
+        scheme: Scheme::EcdsaSecp256k1,
+        threshold: t,
+        parties: n,
+        public_key: public_hex,
+        chain_code: Some(hex::encode(chain_code)),
+        ethereum_address: public_key.ethereum_address(),
+    })
+}
+
+fn split_ed25519(
+    spec: &AccountSpec,
+    n: u16,
+    t: u16,
+    child: Option<&ChildKey>,
+    shares: &mut [ShareFile],
+    rng: &mut rand_core::OsRng,
+) -> Result<AccountSummary, KeyGenError> {
+    let fail = |why: String| KeyGenError::Dealer(format!("account {:?}: {why}", spec.account_id));
+    let (key, expected) = match child {
+        Some(c) => {
+            let (key, public) = c.ed25519()?;
+            (key, Some(public))
+        }
+        None => (SigningKey::new(rng), None),
+    };
+    let (mut secret_shares, public_key_package) =
+        frost_ed25519::keys::split(&key, n, t, IdentifierList::Default, rng)
+            .map_err(|e| fail(e.to_string()))?;
+    drop(key);
+    let public = public_key_package
+        .verifying_key()
+        .serialize()
+        .map_err(|e| fail(e.to_string()))?;
+    if expected.is_some_and(|e| e[..] != public[..]) {
+        return Err(fail(
+            "the group key differs from the seed's public key".into(),
+        ));
+    }
+    let public_hex = hex::encode(&public);
+    for (i, file) in (0..n).zip(shares.iter_mut()) {
+        let id = identifier(i).map_err(|e| fail(e.to_string()))?;
+        let share = secret_shares
+            .remove(&id)
+            .ok_or_else(|| fail(format!("FROST returned no share for party {i}")))?;
+        let key_package =
+            KeyPackage::try_from(share).map_err(|e| fail(format!("party {i}'s share: {e}")))?;
+        file.accounts.push(AccountShare {
+            account_id: spec.account_id.clone(),
+            public_key: public_hex.clone(),
+            share: SchemeShare::Ed25519 {
+                parties: n,
+                key_package,
+                public_key_package: public_key_package.clone(),
+            },
+        });
+    }
+    if !secret_shares.is_empty() {
+        return Err(fail("FROST returned shares for unknown parties".into()));
+    }
+    Ok(AccountSummary {
+        account_id: spec.account_id.clone(),
+        scheme: Scheme::Ed25519,
+        threshold: t,
+        parties: n,
+        public_key: public_hex,
+        chain_code: None,
+        ethereum_address: None,
+    })
+}
+
+/// Sizes of one file's compact JSON: the largest account entry per scheme and the group aux.
+fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
+    let len = |r: Result<usize, serde_json::Error>| {
+        r.map_err(|e| KeyGenError::Dealer(format!("encoding: {e}")))
+    };
+    let mut sizes = Sizes::default();
+    for account in &file.accounts {
+        let scheme = match account.share {
+            SchemeShare::EcdsaSecp256k1 { .. } => Scheme::EcdsaSecp256k1,
+            SchemeShare::Ed25519 { .. } => Scheme::Ed25519,
+        };
+        let bytes = len(output::json_len(account))?;
+        let entry = sizes
+            .bytes_per_account
+            .entry(scheme.as_str().to_owned())
+            .or_default();
+        *entry = (*entry).max(bytes);
+    }
+    for group in file.ecdsa_groups.values() {
+        sizes.ecdsa_group_aux_bytes = Some(len(output::json_len(group))?);
+    }
+    Ok(sizes)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,150 @@
+//! Shared test fixtures: key shares from an in-memory ceremony, a running SignService on a
+//! Unix socket, and a raw stream client for protocol-level tests.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sigil_key_gen::accounts::AccountSpec;
+use sigil_key_gen::ceremony::{Ceremony, Plan, split};
+use sigil_mpc::{KeyStore, Scheme, ThresholdKey};
+use sigil_proto::v1 as pb;
+use sigil_signer::{Limits, SignerService};
+use sigil_transport::{Addr, Transport};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+pub const ETH: &str = "eth-1";
+pub const SOL: &str = "sol-1";
+
+/// A 2-of-3 ceremony (parties 0, 1, 2; the service is 0) over one ECDSA and one Ed25519
+/// account, with prime sets from the public test pool.
+pub fn ceremony() -> Ceremony {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = dir.path().join("pool.json");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/INSECURE-test-primes.json"), &pool).unwrap();
+    let (sets, _) = sigil_key_gen::primes::consume(&pool, 3).unwrap();
+    let mut plan = Plan::new(
+        vec![AccountSpec::new(ETH, Scheme::EcdsaSecp256k1), AccountSpec::new(SOL, Scheme::Ed25519)],
+        3,
+        2,
+    );
+    plan.primes = Some(sets);
+    split(&plan).unwrap()
+}
+
+pub fn nsm() -> Arc<dyn sigil_nsm::Nsm> {
+    let root = sigil_nsm::DevRoot::generate().unwrap();
+    let image = sigil_nsm::ImageMeasurement::of_bytes(b"sigil test image");
+    Arc::new(sigil_nsm::SimulatedNsm::new(root, &image, "i-0123456789abcdef0", None).unwrap())
+}
+
+pub struct Running {
+    pub service: SignerService,
+    pub addr: Addr,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn channel(&self) -> Channel {
+        sigil_cosigner::connect(Transport::native(), self.addr.clone(), Duration::from_secs(5)).await.unwrap()
+    }
+
+    pub async fn client(&self) -> pb::sign_service_client::SignServiceClient<Channel> {
+        pb::sign_service_client::SignServiceClient::new(self.channel().await).max_encoding_message_size(8 << 20)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+    }
+}
+
+/// Serves `keys` on a Unix socket in a fresh directory.
+pub async fn serve(keys: KeyStore, limits: Limits) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join("signer.sock");
+    let addr: Addr = format!("unix://{}", path.display()).parse().unwrap();
+    let listener = Transport::native().bind(&addr).await.unwrap();
+    let service = SignerService::new(keys, nsm(), limits);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = service.clone();
+    let task = tokio::spawn(async move {
+        sigil_signer::serve(listener, svc, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running { service, addr, dir, shutdown: Some(tx), task }
+}
+
+pub fn local_key(c: &Ceremony, party: u16, account: &str) -> Arc<dyn ThresholdKey> {
+    c.key_store(party).unwrap().get(account).unwrap().clone()
+}
+
+pub fn request(session_id: &str, account: &str, scheme: Scheme, path: &str, payload: &[u8], parties: Vec<u16>) -> sigil_cosigner::Request {
+    sigil_cosigner::Request {
+        session_id: session_id.into(),
+        account_id: account.into(),
+        path: path.parse().unwrap(),
+        scheme,
+        ecdsa_hash: pb::EcdsaHash::Keccak256,
+        payload: payload.to_vec(),
+        parties,
+    }
+}
+
+/// A Sign stream driven by hand.
+pub struct RawStream {
+    pub tx: mpsc::Sender<pb::SignRequest>,
+    pub rx: tonic::Streaming<pb::SignResponse>,
+}
+
+impl RawStream {
+    pub async fn open(client: &mut pb::sign_service_client::SignServiceClient<Channel>, first: pb::SignRequest) -> Result<Self, tonic::Status> {
+        let (tx, rx) = mpsc::channel(16);
+        tx.send(first).await.unwrap();
+        let rx = client.sign(ReceiverStream::new(rx)).await?.into_inner();
+        Ok(Self { tx, rx })
+    }
+
+    pub async fn send_protocol(&self, from: u32, to: Option<u32>, payload: Vec<u8>) {
+        let _ = self
+            .tx
+            .send(pb::SignRequest { msg: Some(pb::sign_request::Msg::Protocol(pb::ProtocolMessage { from, to, payload })) })
+            .await;
+    }
+
+    /// The final status of the stream (after any protocol messages).
+    pub async fn final_status(&mut self) -> Result<pb::SignResult, tonic::Status> {
+        loop {
+            match self.rx.message().await? {
+                Some(pb::SignResponse { msg: Some(pb::sign_response::Msg::Result(r)) }) => return Ok(r),
+                Some(_) => continue,
+                None => return Err(tonic::Status::unknown("stream ended without a result")),
+            }
+        }
+    }
+}
+
+pub fn start(session_id: &str, account: &str, scheme: pb::Scheme, hash: pb::EcdsaHash, path: &str, payload: &[u8], parties: Vec<u32>) -> pb::SignRequest {
+    pb::SignRequest {
+        msg: Some(pb::sign_request::Msg::Start(pb::Start {
+            session_id: session_id.into(),
+            account_id: account.into(),
+            derivation_path: path.into(),
+            scheme: scheme.into(),
+            payload: payload.to_vec(),
+            ecdsa_hash: hash.into(),
+            parties,
+        })),
+    }
+}
