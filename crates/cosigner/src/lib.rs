@@ -48,14 +48,21 @@ pub enum CosignError {
 }
 
 /// Opens a gRPC channel to a SignService at `addr` (vsock, Unix or TCP).
-pub async fn connect(transport: Transport, addr: Addr, timeout: Duration) -> Result<Channel, tonic::transport::Error> {
+pub async fn connect(
+    transport: Transport,
+    addr: Addr,
+    timeout: Duration,
+) -> Result<Channel, tonic::transport::Error> {
     Endpoint::from_static("http://sigil-signer")
         .connect_timeout(timeout)
         .http2_keep_alive_interval(Duration::from_secs(20))
         .connect_with_connector(tower::service_fn(move |_: http::Uri| {
             let (transport, addr) = (transport.clone(), addr.clone());
             async move {
-                let stream = transport.connect(&addr, timeout).await.map_err(std::io::Error::other)?;
+                let stream = transport
+                    .connect(&addr, timeout)
+                    .await
+                    .map_err(std::io::Error::other)?;
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))
@@ -86,18 +93,19 @@ impl Request {
     pub fn sign_data(&self) -> Result<SignData, CosignError> {
         Ok(match (self.scheme, self.ecdsa_hash) {
             (Scheme::Ed25519, _) => SignData::Ed25519(self.payload.clone()),
-            (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Keccak256) => {
-                SignData::Ecdsa { hash: EcdsaHash::Keccak256, payload: self.payload.clone() }
+            (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Keccak256) => SignData::Ecdsa {
+                hash: EcdsaHash::Keccak256,
+                payload: self.payload.clone(),
+            },
+            (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Sha256) => SignData::Ecdsa {
+                hash: EcdsaHash::Sha256,
+                payload: self.payload.clone(),
+            },
+            (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Prehashed) => {
+                SignData::EcdsaPrehashed(self.payload.as_slice().try_into().map_err(|_| {
+                    CosignError::Request("a prehashed payload must be 32 bytes".into())
+                })?)
             }
-            (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Sha256) => {
-                SignData::Ecdsa { hash: EcdsaHash::Sha256, payload: self.payload.clone() }
-            }
-            (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Prehashed) => SignData::EcdsaPrehashed(
-                self.payload
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| CosignError::Request("a prehashed payload must be 32 bytes".into()))?,
-            ),
             (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Unspecified) => {
                 return Err(CosignError::Request("ECDSA needs a hash rule".into()));
             }
@@ -150,10 +158,14 @@ struct LocalIo {
 
 impl MessageIo for LocalIo {
     fn send(&mut self, msg: WireMessage) -> Result<(), MpcError> {
-        self.outbox.send(msg).map_err(|_| MpcError::Channel("router stopped".into()))
+        self.outbox
+            .send(msg)
+            .map_err(|_| MpcError::Channel("router stopped".into()))
     }
     fn recv(&mut self) -> Result<WireMessage, MpcError> {
-        self.inbox.blocking_recv().ok_or_else(|| MpcError::Channel("router stopped".into()))
+        self.inbox
+            .blocking_recv()
+            .ok_or_else(|| MpcError::Channel("router stopped".into()))
     }
 }
 
@@ -170,7 +182,11 @@ pub async fn cosign(
         .map_err(|_| CosignError::Timeout(timeout))?
 }
 
-async fn run(channel: Channel, locals: Vec<Arc<dyn ThresholdKey>>, request: &Request) -> Result<Outcome, CosignError> {
+async fn run(
+    channel: Channel,
+    locals: Vec<Arc<dyn ThresholdKey>>,
+    request: &Request,
+) -> Result<Outcome, CosignError> {
     let data = request.sign_data()?;
     let session = Session::new(
         request.session_id.clone(),
@@ -188,21 +204,33 @@ async fn run(channel: Channel, locals: Vec<Arc<dyn ThresholdKey>>, request: &Req
     let mut engines = Vec::new();
     for key in locals {
         let me = key.party_index();
-        key.check(&session).map_err(|error| CosignError::Local { party: me, error })?;
+        key.check(&session)
+            .map_err(|error| CosignError::Local { party: me, error })?;
         let (tx, rx) = mpsc::channel(64);
         inboxes.insert(me, tx);
-        let io = LocalIo { inbox: rx, outbox: outbox_tx.clone() };
+        let io = LocalIo {
+            inbox: rx,
+            outbox: outbox_tx.clone(),
+        };
         let session = session.clone();
-        engines.push((me, tokio::task::spawn_blocking(move || {
-            let mut io = io;
-            key.sign(&session, &mut io)
-        })));
+        engines.push((
+            me,
+            tokio::task::spawn_blocking(move || {
+                let mut io = io;
+                key.sign(&session, &mut io)
+            }),
+        ));
     }
     drop(outbox_tx);
 
     let (req_tx, req_rx) = mpsc::channel(64);
-    let start = pb::SignRequest { msg: Some(pb::sign_request::Msg::Start(request.start())) };
-    req_tx.send(start).await.map_err(|_| CosignError::NoResult)?;
+    let start = pb::SignRequest {
+        msg: Some(pb::sign_request::Msg::Start(request.start())),
+    };
+    req_tx
+        .send(start)
+        .await
+        .map_err(|_| CosignError::NoResult)?;
     let mut client = pb::sign_service_client::SignServiceClient::new(channel)
         .max_decoding_message_size(1 << 20)
         .max_encoding_message_size(1 << 20);
@@ -253,7 +281,12 @@ async fn run(channel: Channel, locals: Vec<Arc<dyn ThresholdKey>>, request: &Req
     for (party, engine) in engines {
         match engine.await {
             Ok(r) => local.push((party, r)),
-            Err(_) => return Err(CosignError::Local { party, error: MpcError::Channel("engine panicked".into()) }),
+            Err(_) => {
+                return Err(CosignError::Local {
+                    party,
+                    error: MpcError::Channel("engine panicked".into()),
+                });
+            }
         }
     }
     let signature = if result.cached {
@@ -284,11 +317,10 @@ async fn deliver(inboxes: &HashMap<u16, mpsc::Sender<WireMessage>>, m: &WireMess
 }
 
 fn signature_from_result(scheme: Scheme, r: &pb::SignResult) -> Result<Signature, CosignError> {
-    let bytes: [u8; 64] = r
-        .signature
-        .as_slice()
-        .try_into()
-        .map_err(|_| CosignError::Request("the service returned a malformed signature".into()))?;
+    let bytes: [u8; 64] =
+        r.signature.as_slice().try_into().map_err(|_| {
+            CosignError::Request("the service returned a malformed signature".into())
+        })?;
     Ok(match scheme {
         Scheme::Ed25519 => Signature::Ed25519(bytes),
         Scheme::EcdsaSecp256k1 => {
@@ -299,8 +331,14 @@ fn signature_from_result(scheme: Scheme, r: &pb::SignResult) -> Result<Signature
             let recovery_id = r
                 .recovery_id
                 .and_then(|v| u8::try_from(v).ok())
-                .ok_or_else(|| CosignError::Request("the service returned no recovery id".into()))?;
-            Signature::Ecdsa { r: r_, s: s_, recovery_id }
+                .ok_or_else(|| {
+                    CosignError::Request("the service returned no recovery id".into())
+                })?;
+            Signature::Ecdsa {
+                r: r_,
+                s: s_,
+                recovery_id,
+            }
         }
     })
 }

@@ -290,12 +290,11 @@ fn garbled_messages_are_rejected_with_a_clear_error() {
             sigil_mpc::Scheme::Ed25519 => SignData::Ed25519(b"m".to_vec()),
             sigil_mpc::Scheme::EcdsaSecp256k1 => SignData::EcdsaPrehashed([1; 32]),
         };
-        let tamper: Tamper =
-            Arc::new(|m: &mut WireMessage| {
-                let n = m.payload.len();
-                m.payload[n / 2] ^= 0x55;
-                m.payload.truncate(n - 3);
-            });
+        let tamper: Tamper = Arc::new(|m: &mut WireMessage| {
+            let n = m.payload.len();
+            m.payload[n / 2] ^= 0x55;
+            m.payload.truncate(n - 3);
+        });
         let results = run(&keys, same_session(&[0, 1], "m", data), Some(tamper));
         let err = results[1].as_ref().unwrap_err();
         assert!(

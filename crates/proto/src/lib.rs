@@ -2,7 +2,11 @@
 //! and the encoded file descriptor set for gRPC reflection. The .proto in
 //! `proto/sigil/signer/v1/signer.proto` is the contract with the Sign Gateway.
 
-#![allow(missing_docs, clippy::doc_lazy_continuation, clippy::large_enum_variant)]
+#![allow(
+    missing_docs,
+    clippy::doc_lazy_continuation,
+    clippy::large_enum_variant
+)]
 
 /// `sigil.signer.v1`.
 pub mod v1 {
@@ -10,4 +14,5 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of `sigil.signer.v1`, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/signer_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/signer_descriptor.bin"));

@@ -13,8 +13,13 @@ use sigil_proto::v1::SignResult;
 type IdHash = [u8; 32];
 
 enum State {
-    Running { fingerprint: [u8; 32] },
-    Done { fingerprint: [u8; 32], result: Option<Box<SignResult>> },
+    Running {
+        fingerprint: [u8; 32],
+    },
+    Done {
+        fingerprint: [u8; 32],
+        result: Option<Box<SignResult>>,
+    },
     Failed,
 }
 
@@ -56,16 +61,28 @@ impl Registry {
         let h = hash(id);
         match self.states.get(&h) {
             None => {}
-            Some(State::Done { fingerprint: f, result: Some(r) }) if *f == fingerprint => {
+            Some(State::Done {
+                fingerprint: f,
+                result: Some(r),
+            }) if *f == fingerprint => {
                 return Begin::Cached(r.clone());
             }
-            Some(State::Done { fingerprint: f, result: None }) if *f == fingerprint => {
-                return Begin::Refused("session finished earlier and its result is no longer cached");
+            Some(State::Done {
+                fingerprint: f,
+                result: None,
+            }) if *f == fingerprint => {
+                return Begin::Refused(
+                    "session finished earlier and its result is no longer cached",
+                );
             }
             Some(State::Running { fingerprint: f }) if *f == fingerprint => {
                 return Begin::Refused("session is still running");
             }
-            Some(State::Failed) => return Begin::Refused("session id was used by a session that failed; use a fresh id"),
+            Some(State::Failed) => {
+                return Begin::Refused(
+                    "session id was used by a session that failed; use a fresh id",
+                );
+            }
             Some(_) => return Begin::Refused("session id was already used with other parameters"),
         }
         while self.order.len() >= self.id_capacity {
@@ -90,11 +107,18 @@ impl Registry {
     /// Records how a session ended.
     pub(crate) fn finish(&mut self, id: &str, result: Option<&SignResult>) {
         let h = hash(id);
-        let Some(state) = self.states.get_mut(&h) else { return };
-        let State::Running { fingerprint } = *state else { return };
+        let Some(state) = self.states.get_mut(&h) else {
+            return;
+        };
+        let State::Running { fingerprint } = *state else {
+            return;
+        };
         match result {
             Some(r) if self.result_capacity > 0 => {
-                *state = State::Done { fingerprint, result: Some(Box::new(r.clone())) };
+                *state = State::Done {
+                    fingerprint,
+                    result: Some(Box::new(r.clone())),
+                };
                 self.results.push_back(h);
                 while self.results.len() > self.result_capacity {
                     if let Some(old) = self.results.pop_front()
@@ -104,7 +128,12 @@ impl Registry {
                     }
                 }
             }
-            Some(_) => *state = State::Done { fingerprint, result: None },
+            Some(_) => {
+                *state = State::Done {
+                    fingerprint,
+                    result: None,
+                }
+            }
             None => *state = State::Failed,
         }
     }
@@ -115,23 +144,38 @@ mod tests {
     use super::*;
 
     fn result(id: &str) -> SignResult {
-        SignResult { session_id: id.into(), ..Default::default() }
+        SignResult {
+            session_id: id.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn ids_are_single_use_and_finished_results_are_replayed() {
         let mut r = Registry::new(100, 10);
         assert!(matches!(r.begin("a", [1; 32]), Begin::New));
-        assert!(matches!(r.begin("a", [1; 32]), Begin::Refused(_)), "running");
+        assert!(
+            matches!(r.begin("a", [1; 32]), Begin::Refused(_)),
+            "running"
+        );
         r.finish("a", Some(&result("a")));
         assert!(matches!(r.begin("a", [1; 32]), Begin::Cached(x) if x.session_id == "a"));
-        assert!(matches!(r.begin("a", [2; 32]), Begin::Refused(_)), "other parameters");
+        assert!(
+            matches!(r.begin("a", [2; 32]), Begin::Refused(_)),
+            "other parameters"
+        );
         assert!(matches!(r.begin("b", [1; 32]), Begin::New));
         r.finish("b", None);
-        assert!(matches!(r.begin("b", [1; 32]), Begin::Refused(_)), "failed ids stay burned");
+        assert!(
+            matches!(r.begin("b", [1; 32]), Begin::Refused(_)),
+            "failed ids stay burned"
+        );
         assert!(matches!(r.begin("c", [1; 32]), Begin::New));
         r.abandon("c");
-        assert!(matches!(r.begin("c", [1; 32]), Begin::New), "abandoned ids are reusable");
+        assert!(
+            matches!(r.begin("c", [1; 32]), Begin::New),
+            "abandoned ids are reusable"
+        );
     }
 
     #[test]
@@ -141,10 +185,16 @@ mod tests {
             assert!(matches!(r.begin(id, [0; 32]), Begin::New));
             r.finish(id, Some(&result(id)));
         }
-        assert!(matches!(r.begin("b", [0; 32]), Begin::Refused(_)), "result evicted, id kept");
+        assert!(
+            matches!(r.begin("b", [0; 32]), Begin::Refused(_)),
+            "result evicted, id kept"
+        );
         assert!(matches!(r.begin("c", [0; 32]), Begin::Cached(_)));
         assert!(matches!(r.begin("d", [0; 32]), Begin::New));
         assert_eq!(r.states.len(), 3);
-        assert!(matches!(r.begin("a", [0; 32]), Begin::New), "oldest id left the window");
+        assert!(
+            matches!(r.begin("a", [0; 32]), Begin::New),
+            "oldest id left the window"
+        );
     }
 }

@@ -4,13 +4,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pb::sign_service_server::SignService;
 use sigil_mpc::{
-    DerivationPath, EcdsaHash, KeyStore, MessageIo, MpcError, Scheme, Session, SignData, Signature,
-    ThresholdKey, WireMessage, MAX_WIRE_MESSAGE_BYTES,
+    DerivationPath, EcdsaHash, KeyStore, MAX_WIRE_MESSAGE_BYTES, MessageIo, MpcError, Scheme,
+    Session, SignData, Signature, ThresholdKey, WireMessage,
 };
 use sigil_nsm::{AttestationRequest, Nsm};
 use sigil_proto::v1 as pb;
-use pb::sign_service_server::SignService;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -94,7 +94,10 @@ impl SignerService {
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         // A panic while holding the lock cannot leave the registry inconsistent (each method is
         // a few map operations), so a poisoned lock is still usable.
-        self.inner.registry.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn key(&self, account_id: &str) -> Result<&Arc<dyn ThresholdKey>, Status> {
@@ -108,7 +111,10 @@ impl SignerService {
     /// Validates a Start and builds the session.
     fn prepare(&self, start: &pb::Start) -> Result<(Session, Arc<dyn ThresholdKey>), Status> {
         let id = &start.session_id;
-        if id.is_empty() || id.len() > MAX_SESSION_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        if id.is_empty()
+            || id.len() > MAX_SESSION_ID_LEN
+            || !id.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(Status::invalid_argument(format!(
                 "session_id must be 1 to {MAX_SESSION_ID_LEN} printable ASCII characters without spaces"
             )));
@@ -127,9 +133,14 @@ impl SignerService {
         let parties = start
             .parties
             .iter()
-            .map(|&p| u16::try_from(p).map_err(|_| Status::invalid_argument(format!("party index {p} is out of range"))))
+            .map(|&p| {
+                u16::try_from(p).map_err(|_| {
+                    Status::invalid_argument(format!("party index {p} is out of range"))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let session = Session::new(id.clone(), start.account_id.clone(), parties, path, data).map_err(mpc_status)?;
+        let session = Session::new(id.clone(), start.account_id.clone(), parties, path, data)
+            .map_err(mpc_status)?;
         key.check(&session).map_err(mpc_status)?;
         Ok((session, key))
     }
@@ -153,12 +164,15 @@ pub(crate) fn scheme_to_pb(s: Scheme) -> pb::Scheme {
 }
 
 fn sign_data(scheme: Scheme, start: &pb::Start) -> Result<SignData, Status> {
-    let hash = pb::EcdsaHash::try_from(start.ecdsa_hash)
-        .map_err(|_| Status::invalid_argument(format!("unknown ecdsa_hash {}", start.ecdsa_hash)))?;
+    let hash = pb::EcdsaHash::try_from(start.ecdsa_hash).map_err(|_| {
+        Status::invalid_argument(format!("unknown ecdsa_hash {}", start.ecdsa_hash))
+    })?;
     let payload = start.payload.clone();
     match (scheme, hash) {
         (Scheme::Ed25519, pb::EcdsaHash::Unspecified) => Ok(SignData::Ed25519(payload)),
-        (Scheme::Ed25519, _) => Err(Status::invalid_argument("ecdsa_hash must be unset for Ed25519")),
+        (Scheme::Ed25519, _) => Err(Status::invalid_argument(
+            "ecdsa_hash must be unset for Ed25519",
+        )),
         (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Unspecified) => Err(Status::invalid_argument(
             "ecdsa_hash must be set for ECDSA (KECCAK256, SHA256 or PREHASHED)",
         )),
@@ -167,15 +181,23 @@ fn sign_data(scheme: Scheme, start: &pb::Start) -> Result<SignData, Status> {
             .try_into()
             .map(SignData::EcdsaPrehashed)
             .map_err(|_| Status::invalid_argument("a PREHASHED payload must be exactly 32 bytes")),
-        (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Keccak256) => Ok(SignData::Ecdsa { hash: EcdsaHash::Keccak256, payload }),
-        (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Sha256) => Ok(SignData::Ecdsa { hash: EcdsaHash::Sha256, payload }),
+        (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Keccak256) => Ok(SignData::Ecdsa {
+            hash: EcdsaHash::Keccak256,
+            payload,
+        }),
+        (Scheme::EcdsaSecp256k1, pb::EcdsaHash::Sha256) => Ok(SignData::Ecdsa {
+            hash: EcdsaHash::Sha256,
+            payload,
+        }),
     }
 }
 
 /// Maps an engine error to the status the caller sees.
 fn mpc_status(e: MpcError) -> Status {
     match e {
-        MpcError::InvalidRequest(_) | MpcError::BadMessage { .. } => Status::invalid_argument(e.to_string()),
+        MpcError::InvalidRequest(_) | MpcError::BadMessage { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
         MpcError::Protocol(_) => Status::aborted(e.to_string()),
         MpcError::Channel(_) => Status::cancelled(e.to_string()),
         MpcError::InvalidSignature => Status::internal(e.to_string()),
@@ -202,7 +224,10 @@ impl MessageIo for ChannelIo {
 }
 
 fn wire_from_pb(m: pb::ProtocolMessage) -> Result<WireMessage, Status> {
-    let idx = |v: u32| u16::try_from(v).map_err(|_| Status::invalid_argument(format!("party index {v} is out of range")));
+    let idx = |v: u32| {
+        u16::try_from(v)
+            .map_err(|_| Status::invalid_argument(format!("party index {v} is out of range")))
+    };
     if m.payload.len() > MAX_WIRE_MESSAGE_BYTES {
         return Err(Status::invalid_argument(format!(
             "protocol message from party {} is {} bytes, more than {MAX_WIRE_MESSAGE_BYTES}",
@@ -210,7 +235,11 @@ fn wire_from_pb(m: pb::ProtocolMessage) -> Result<WireMessage, Status> {
             m.payload.len()
         )));
     }
-    Ok(WireMessage { from: idx(m.from)?, to: m.to.map(idx).transpose()?, payload: m.payload })
+    Ok(WireMessage {
+        from: idx(m.from)?,
+        to: m.to.map(idx).transpose()?,
+        payload: m.payload,
+    })
 }
 
 fn wire_to_pb(m: WireMessage) -> pb::SignResponse {
@@ -223,7 +252,11 @@ fn wire_to_pb(m: WireMessage) -> pb::SignResponse {
     }
 }
 
-fn result_to_pb(session: &Session, key: &dyn ThresholdKey, sig: &Signature) -> Result<pb::SignResult, Status> {
+fn result_to_pb(
+    session: &Session,
+    key: &dyn ThresholdKey,
+    sig: &Signature,
+) -> Result<pb::SignResult, Status> {
     let public_key = key.public_key(&session.path).map_err(mpc_status)?;
     Ok(pb::SignResult {
         session_id: session.session_id.clone(),
@@ -239,7 +272,9 @@ fn result_to_pb(session: &Session, key: &dyn ThresholdKey, sig: &Signature) -> R
 }
 
 fn result_response(r: pb::SignResult) -> pb::SignResponse {
-    pb::SignResponse { msg: Some(pb::sign_response::Msg::Result(r)) }
+    pb::SignResponse {
+        msg: Some(pb::sign_response::Msg::Result(r)),
+    }
 }
 
 type ResponseTx = mpsc::Sender<Result<pb::SignResponse, Status>>;
@@ -248,7 +283,10 @@ type ResponseTx = mpsc::Sender<Result<pb::SignResponse, Status>>;
 impl SignService for SignerService {
     type SignStream = ReceiverStream<Result<pb::SignResponse, Status>>;
 
-    async fn sign(&self, request: Request<Streaming<pb::SignRequest>>) -> Result<Response<Self::SignStream>, Status> {
+    async fn sign(
+        &self,
+        request: Request<Streaming<pb::SignRequest>>,
+    ) -> Result<Response<Self::SignStream>, Status> {
         let limits = &self.inner.limits;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(limits.message_timeout, inbound.message())
@@ -256,7 +294,9 @@ impl SignService for SignerService {
             .map_err(|_| Status::deadline_exceeded("no Start message in time"))??
             .ok_or_else(|| Status::invalid_argument("stream ended before Start"))?;
         let Some(pb::sign_request::Msg::Start(start)) = first.msg else {
-            return Err(Status::invalid_argument("the first message of a Sign stream must be Start"));
+            return Err(Status::invalid_argument(
+                "the first message of a Sign stream must be Start",
+            ));
         };
         let (session, key) = self.prepare(&start)?;
         let span = info_span!(
@@ -266,7 +306,9 @@ impl SignService for SignerService {
             scheme = %key.scheme(),
             path = %session.path,
         );
-        let begin = self.registry().begin(&session.session_id, *session.execution_id());
+        let begin = self
+            .registry()
+            .begin(&session.session_id, *session.execution_id());
         match begin {
             Begin::New => {}
             Begin::Cached(mut r) => {
@@ -278,7 +320,10 @@ impl SignService for SignerService {
                 return Ok(Response::new(ReceiverStream::new(rx)));
             }
             Begin::Refused(why) => {
-                return Err(Status::already_exists(format!("session_id {:?}: {why}", session.session_id)));
+                return Err(Status::already_exists(format!(
+                    "session_id {:?}: {why}",
+                    session.session_id
+                )));
             }
         }
         let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
@@ -298,12 +343,23 @@ impl SignService for SignerService {
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 let _enter = span.enter();
-                let mut io = ChannelIo { inbound: engine_inbound, outbound: engine_outbound };
+                let mut io = ChannelIo {
+                    inbound: engine_inbound,
+                    outbound: engine_outbound,
+                };
                 key.sign(&session, &mut io)
             })
         };
         let (tx, rx) = mpsc::channel(64);
-        let driver = Driver { service: self.clone(), session, key, inbound, to_engine, from_engine, tx };
+        let driver = Driver {
+            service: self.clone(),
+            session,
+            key,
+            inbound,
+            to_engine,
+            from_engine,
+            tx,
+        };
         tokio::spawn(driver.run(engine).instrument(span));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -328,10 +384,15 @@ impl SignService for SignerService {
         }))
     }
 
-    async fn attest(&self, request: Request<pb::AttestRequest>) -> Result<Response<pb::AttestResponse>, Status> {
+    async fn attest(
+        &self,
+        request: Request<pb::AttestRequest>,
+    ) -> Result<Response<pb::AttestResponse>, Status> {
         let req = request.into_inner();
         if req.nonce.len() > MAX_ATTEST_FIELD || req.user_data.len() > MAX_ATTEST_FIELD {
-            return Err(Status::invalid_argument(format!("nonce and user_data are limited to {MAX_ATTEST_FIELD} bytes")));
+            return Err(Status::invalid_argument(format!(
+                "nonce and user_data are limited to {MAX_ATTEST_FIELD} bytes"
+            )));
         }
         let nsm = self.inner.nsm.clone();
         let simulated = nsm.is_simulated();
@@ -344,7 +405,10 @@ impl SignService for SignerService {
             .await
             .map_err(|_| Status::internal("attestation task failed"))?
             .map_err(|e| Status::unavailable(format!("NSM: {e}")))?;
-        Ok(Response::new(pb::AttestResponse { document, simulated }))
+        Ok(Response::new(pb::AttestResponse {
+            document,
+            simulated,
+        }))
     }
 }
 
@@ -423,12 +487,16 @@ impl Driver {
         let result = outcome.and_then(|sig| result_to_pb(&self.session, self.key.as_ref(), &sig));
         match result {
             Ok(r) => {
-                self.service.registry().finish(&self.session.session_id, Some(&r));
+                self.service
+                    .registry()
+                    .finish(&self.session.session_id, Some(&r));
                 info!(event = "session_finished", elapsed_ms, "signed");
                 let _ = self.tx.send(Ok(result_response(r))).await;
             }
             Err(status) => {
-                self.service.registry().finish(&self.session.session_id, None);
+                self.service
+                    .registry()
+                    .finish(&self.session.session_id, None);
                 warn!(event = "session_failed", elapsed_ms, code = ?status.code(), reason = status.message());
                 let _ = self.tx.send(Err(status)).await;
             }

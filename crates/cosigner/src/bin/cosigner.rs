@@ -104,7 +104,8 @@ enum Command {
 }
 
 fn load_shares(path: &PathBuf, identity: Option<&PathBuf>) -> anyhow::Result<KeyStore> {
-    let raw = Zeroizing::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
+    let raw =
+        Zeroizing::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
     let json = if raw.first() == Some(&b'{') {
         raw
     } else {
@@ -144,9 +145,9 @@ async fn main() -> anyhow::Result<()> {
             let mut locals: Vec<Arc<dyn ThresholdKey>> = Vec::new();
             for file in &shares {
                 let store = load_shares(file, identity.as_ref())?;
-                let key = store
-                    .get(&account)
-                    .with_context(|| format!("{} has no share of account {account:?}", file.display()))?;
+                let key = store.get(&account).with_context(|| {
+                    format!("{} has no share of account {account:?}", file.display())
+                })?;
                 locals.push(key.clone());
             }
             let threshold = usize::from(locals[0].threshold());
@@ -162,7 +163,8 @@ async fn main() -> anyhow::Result<()> {
                     parties.len()
                 );
             }
-            let payload = hex::decode(payload_hex.trim_start_matches("0x")).context("--payload-hex is not hex")?;
+            let payload = hex::decode(payload_hex.trim_start_matches("0x"))
+                .context("--payload-hex is not hex")?;
             let request = sigil_cosigner::Request {
                 session_id: session_id.unwrap_or_else(sigil_cosigner::random_session_id),
                 account_id: account,
@@ -179,7 +181,10 @@ async fn main() -> anyhow::Result<()> {
             let channel = target.channel().await?;
             let outcome = sigil_cosigner::cosign(channel, locals, &request, timeout).await?;
             let r = &outcome.result;
-            let public_key = sigil_mpc::PublicKey { scheme, bytes: r.public_key.clone() };
+            let public_key = sigil_mpc::PublicKey {
+                scheme,
+                bytes: r.public_key.clone(),
+            };
             let line = serde_json::json!({
                 "scheme": scheme.as_str(),
                 "account_id": r.account_id,
@@ -197,11 +202,18 @@ async fn main() -> anyhow::Result<()> {
             });
             println!("{line}");
         }
-        Command::PublicKey { target, account, path } => {
+        Command::PublicKey {
+            target,
+            account,
+            path,
+        } => {
             let channel = target.channel().await?;
             let mut client = pb::sign_service_client::SignServiceClient::new(channel);
             let r = client
-                .get_public_key(pb::GetPublicKeyRequest { account_id: account, derivation_path: path.to_string() })
+                .get_public_key(pb::GetPublicKeyRequest {
+                    account_id: account,
+                    derivation_path: path.to_string(),
+                })
                 .await
                 .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
                 .into_inner();

@@ -25,10 +25,20 @@ pub const SOL: &str = "sol-1";
 pub fn ceremony() -> Ceremony {
     let dir = tempfile::tempdir().unwrap();
     let pool = dir.path().join("pool.json");
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/INSECURE-test-primes.json"), &pool).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/INSECURE-test-primes.json"
+        ),
+        &pool,
+    )
+    .unwrap();
     let (sets, _) = sigil_key_gen::primes::consume(&pool, 3).unwrap();
     let mut plan = Plan::new(
-        vec![AccountSpec::new(ETH, Scheme::EcdsaSecp256k1), AccountSpec::new(SOL, Scheme::Ed25519)],
+        vec![
+            AccountSpec::new(ETH, Scheme::EcdsaSecp256k1),
+            AccountSpec::new(SOL, Scheme::Ed25519),
+        ],
         3,
         2,
     );
@@ -52,11 +62,18 @@ pub struct Running {
 
 impl Running {
     pub async fn channel(&self) -> Channel {
-        sigil_cosigner::connect(Transport::native(), self.addr.clone(), Duration::from_secs(5)).await.unwrap()
+        sigil_cosigner::connect(
+            Transport::native(),
+            self.addr.clone(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn client(&self) -> pb::sign_service_client::SignServiceClient<Channel> {
-        pb::sign_service_client::SignServiceClient::new(self.channel().await).max_encoding_message_size(8 << 20)
+        pb::sign_service_client::SignServiceClient::new(self.channel().await)
+            .max_encoding_message_size(8 << 20)
     }
 
     pub async fn stop(mut self) {
@@ -83,14 +100,27 @@ pub async fn serve(keys: KeyStore, limits: Limits) -> Running {
         .await
         .unwrap();
     });
-    Running { service, addr, dir, shutdown: Some(tx), task }
+    Running {
+        service,
+        addr,
+        dir,
+        shutdown: Some(tx),
+        task,
+    }
 }
 
 pub fn local_key(c: &Ceremony, party: u16, account: &str) -> Arc<dyn ThresholdKey> {
     c.key_store(party).unwrap().get(account).unwrap().clone()
 }
 
-pub fn request(session_id: &str, account: &str, scheme: Scheme, path: &str, payload: &[u8], parties: Vec<u16>) -> sigil_cosigner::Request {
+pub fn request(
+    session_id: &str,
+    account: &str,
+    scheme: Scheme,
+    path: &str,
+    payload: &[u8],
+    parties: Vec<u16>,
+) -> sigil_cosigner::Request {
     sigil_cosigner::Request {
         session_id: session_id.into(),
         account_id: account.into(),
@@ -109,7 +139,10 @@ pub struct RawStream {
 }
 
 impl RawStream {
-    pub async fn open(client: &mut pb::sign_service_client::SignServiceClient<Channel>, first: pb::SignRequest) -> Result<Self, tonic::Status> {
+    pub async fn open(
+        client: &mut pb::sign_service_client::SignServiceClient<Channel>,
+        first: pb::SignRequest,
+    ) -> Result<Self, tonic::Status> {
         let (tx, rx) = mpsc::channel(16);
         tx.send(first).await.unwrap();
         let rx = client.sign(ReceiverStream::new(rx)).await?.into_inner();
@@ -119,7 +152,13 @@ impl RawStream {
     pub async fn send_protocol(&self, from: u32, to: Option<u32>, payload: Vec<u8>) {
         let _ = self
             .tx
-            .send(pb::SignRequest { msg: Some(pb::sign_request::Msg::Protocol(pb::ProtocolMessage { from, to, payload })) })
+            .send(pb::SignRequest {
+                msg: Some(pb::sign_request::Msg::Protocol(pb::ProtocolMessage {
+                    from,
+                    to,
+                    payload,
+                })),
+            })
             .await;
     }
 
@@ -127,7 +166,9 @@ impl RawStream {
     pub async fn final_status(&mut self) -> Result<pb::SignResult, tonic::Status> {
         loop {
             match self.rx.message().await? {
-                Some(pb::SignResponse { msg: Some(pb::sign_response::Msg::Result(r)) }) => return Ok(r),
+                Some(pb::SignResponse {
+                    msg: Some(pb::sign_response::Msg::Result(r)),
+                }) => return Ok(r),
                 Some(_) => continue,
                 None => return Err(tonic::Status::unknown("stream ended without a result")),
             }
@@ -135,7 +176,15 @@ impl RawStream {
     }
 }
 
-pub fn start(session_id: &str, account: &str, scheme: pb::Scheme, hash: pb::EcdsaHash, path: &str, payload: &[u8], parties: Vec<u32>) -> pb::SignRequest {
+pub fn start(
+    session_id: &str,
+    account: &str,
+    scheme: pb::Scheme,
+    hash: pb::EcdsaHash,
+    path: &str,
+    payload: &[u8],
+    parties: Vec<u32>,
+) -> pb::SignRequest {
     pb::SignRequest {
         msg: Some(pb::sign_request::Msg::Start(pb::Start {
             session_id: session_id.into(),
