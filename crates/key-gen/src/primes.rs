@@ -63,17 +63,8 @@ impl PrimePool {
     /// Parses a pool and checks its header, prime sizes and that no prime appears twice.
     /// `path` only names the pool in errors.
     pub fn from_json(path: &Path, json: &[u8]) -> Result<Self, KeyGenError> {
-        let file: PoolFile = serde_json::from_slice(json).map_err(|e| {
-            KeyGenError::pool(
-                path,
-                format!(
-                    "not a prime pool ({:?} error at line {} column {})",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
+        let file: PoolFile = sigil_mpc::json::decode(json)
+            .map_err(|e| KeyGenError::pool(path, format!("not a prime pool ({e})")))?;
         if file.format != POOL_FORMAT {
             return Err(KeyGenError::pool(
                 path,

@@ -170,9 +170,9 @@ fn drive<O>(
                 let msg = io.recv()?;
                 let sender = session.check_incoming(me, &msg)?;
                 let decoded: ProtocolMsg =
-                    serde_json::from_slice(&msg.payload).map_err(|e| MpcError::BadMessage {
+                    crate::json::decode(&msg.payload).map_err(|e| MpcError::BadMessage {
                         party: msg.from,
-                        reason: format!("not a cggmp24 signing message ({})", classify(&e)),
+                        reason: format!("not a cggmp24 signing message ({e})"),
                     })?;
                 let incoming = Incoming {
                     id: next_id,
@@ -196,16 +196,6 @@ fn drive<O>(
             ProceedResult::Error(e) => return Err(MpcError::Protocol(e.to_string())),
         }
     }
-}
-
-/// Serde error category and position, without the offending text (which could be secret).
-pub(crate) fn classify(e: &serde_json::Error) -> String {
-    format!(
-        "{:?} error at line {} column {}",
-        e.classify(),
-        e.line(),
-        e.column()
-    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -16,6 +16,7 @@
 pub mod ecdsa;
 pub mod ed25519;
 mod error;
+pub mod json;
 mod path;
 mod session;
 pub mod share_file;

@@ -136,8 +136,7 @@ pub struct KeyStore {
 impl KeyStore {
     /// Parses and validates a key-share file. The caller owns (and zeroizes) `json`.
     pub fn from_json(json: &[u8]) -> Result<Self, ShareFileError> {
-        let file: ShareFile = serde_json::from_slice(json)
-            .map_err(|e| ShareFileError::Malformed(crate::ecdsa::classify(&e)))?;
+        let file: ShareFile = crate::json::decode(json).map_err(ShareFileError::Malformed)?;
         Self::from_file(file)
     }
 
