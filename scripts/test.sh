@@ -9,6 +9,6 @@ scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-scripts/demo.sh >/dev/null 2>&1 || { echo "scripts/test.sh: scripts/demo.sh failed; run it to see why" >&2; exit 1; }
+scripts/demo.sh >/dev/null
 scripts/bench-bridge.sh --quick >/dev/null
 echo "scripts/test.sh: all checks passed"
