@@ -1,17 +1,15 @@
 //! `cosigner`: plays the other parties of a signing session against a SignService and prints
 //! the result as one JSON line. For tests, demos and Sign Gateway developers.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use sigil_mpc::{DerivationPath, KeyStore, Scheme, ThresholdKey};
+use sigil_mpc::{DerivationPath, Scheme, ThresholdKey};
 use sigil_proto::v1 as pb;
 use sigil_transport::{Addr, Transport};
-use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(version, about = "Co-signer for a Sigil SignService")]
@@ -103,29 +101,6 @@ enum Command {
     },
 }
 
-fn load_shares(path: &PathBuf, identity: Option<&PathBuf>) -> anyhow::Result<KeyStore> {
-    let raw =
-        Zeroizing::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
-    let json = if raw.first() == Some(&b'{') {
-        raw
-    } else {
-        let identity = identity.context("the share file is encrypted: pass --identity")?;
-        let ids = age::IdentityFile::from_file(identity.display().to_string())
-            .with_context(|| format!("reading identity {}", identity.display()))?
-            .into_identities()
-            .context("parsing the identity file")?;
-        let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(&raw[..]))
-            .context("not an age file")?;
-        let mut reader = decryptor
-            .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
-            .with_context(|| format!("decrypting {}", path.display()))?;
-        let mut out = Zeroizing::new(Vec::new());
-        reader.read_to_end(&mut out).context("decrypting")?;
-        out
-    };
-    KeyStore::from_json(&json).with_context(|| format!("loading {}", path.display()))
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -144,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let mut locals: Vec<Arc<dyn ThresholdKey>> = Vec::new();
             for file in &shares {
-                let store = load_shares(file, identity.as_ref())?;
+                let store = sigil_share_files::open(file, identity.as_deref())?;
                 let key = store.get(&account).with_context(|| {
                     format!("{} has no share of account {account:?}", file.display())
                 })?;

@@ -4,17 +4,14 @@
 //! identity is a file and attestation documents come from a simulated NSM with a throw-away
 //! dev root, which every `Attest` answer marks `simulated = true`.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use sigil_mpc::KeyStore;
 use sigil_signer::{Limits, SignerService};
 use sigil_transport::{Addr, Transport};
-use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(version, about = "SignService outside an enclave (development only)")]
@@ -39,32 +36,24 @@ struct Cli {
     message_timeout: Duration,
 }
 
-fn load(shares: &PathBuf, identity: &PathBuf) -> anyhow::Result<KeyStore> {
-    let ids = age::IdentityFile::from_file(identity.display().to_string())
-        .with_context(|| format!("reading identity {}", identity.display()))?
-        .into_identities()
-        .context("parsing the identity file")?;
-    let raw = std::fs::read(shares).with_context(|| format!("reading {}", shares.display()))?;
-    let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(&raw[..]))
-        .context("the share file is not an age file")?;
-    let mut reader = decryptor
-        .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
-        .with_context(|| format!("decrypting {}", shares.display()))?;
-    let mut json = Zeroizing::new(Vec::new());
-    reader.read_to_end(&mut json).context("decrypting")?;
-    KeyStore::from_json(&json).with_context(|| format!("loading {}", shares.display()))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt().json().with_current_span(true).init();
-    let keys = load(&cli.shares, &cli.identity)?;
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .init();
+    let keys = sigil_share_files::open(&cli.shares, Some(&cli.identity))?;
     let counts = keys.counts();
     let root = sigil_nsm::DevRoot::generate().context("dev root")?;
-    let image = sigil_nsm::ImageMeasurement::of_bytes(b"sigil sign-server (development, not an enclave)");
-    let nsm = sigil_nsm::SimulatedNsm::new(root, &image, "i-development", None).context("simulated NSM")?;
-    let mut limits = Limits { message_timeout: cli.message_timeout, ..Limits::default() };
+    let image =
+        sigil_nsm::ImageMeasurement::of_bytes(b"sigil sign-server (development, not an enclave)");
+    let nsm = sigil_nsm::SimulatedNsm::new(root, &image, "i-development", None)
+        .context("simulated NSM")?;
+    let mut limits = Limits {
+        message_timeout: cli.message_timeout,
+        ..Limits::default()
+    };
     if let Some(n) = cli.max_sessions {
         limits.max_sessions = n.max(1);
     }
@@ -72,7 +61,10 @@ async fn main() -> anyhow::Result<()> {
         Some(dir) => Transport::simulated(dir, 16),
         None => Transport::native(),
     };
-    let listener = transport.bind(&cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
+    let listener = transport
+        .bind(&cli.listen)
+        .await
+        .with_context(|| format!("binding {}", cli.listen))?;
     tracing::info!(
         event = "listening",
         address = %listener.local_addr(),
