@@ -287,7 +287,9 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
         let aux = cggmp24::trusted_dealer::generate_aux_data_with_primes::<SecurityLevel128, _>(
             &mut rng, primes, false,
         )
-        .map_err(|e| KeyGenError::Dealer(format!("cggmp24 aux data: {}", error_chain(&e))))?;
+        .map_err(|e| {
+            KeyGenError::Dealer(format!("cggmp24 aux data: {}", sigil_mpc::error_chain(&e)))
+        })?;
         if aux.len() != usize::from(n) {
             return Err(KeyGenError::Dealer(
                 "cggmp24 returned aux data for the wrong number of parties".into(),
@@ -393,7 +395,7 @@ fn split_ecdsa(
     }
     let cores = builder
         .generate_core_shares(rng)
-        .map_err(|e| fail(error_chain(&e)))?;
+        .map_err(|e| fail(sigil_mpc::error_chain(&e)))?;
     let first = cores
         .first()
         .ok_or_else(|| fail("the dealer returned no share".into()))?;
@@ -518,15 +520,4 @@ fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
         sizes.ecdsa_group_aux_bytes = Some(len(output::json_len(group))?);
     }
     Ok(sizes)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -192,21 +192,12 @@ fn drive<O>(
             }
             ProceedResult::Yielded => {}
             ProceedResult::Output(Ok(out)) => return Ok(out),
-            ProceedResult::Output(Err(e)) => return Err(MpcError::Protocol(error_chain(&e))),
+            ProceedResult::Output(Err(e)) => {
+                return Err(MpcError::Protocol(crate::error_chain(&e)));
+            }
             ProceedResult::Error(e) => return Err(MpcError::Protocol(e.to_string())),
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Checks a low-s signature with k256 (independently of cggmp24) and finds its recovery id.

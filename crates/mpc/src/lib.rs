@@ -21,7 +21,7 @@ mod path;
 mod session;
 pub mod share_file;
 
-pub use error::MpcError;
+pub use error::{MpcError, error_chain};
 pub use path::DerivationPath;
 pub use session::{
     EcdsaHash, MAX_PARTIES, MAX_PAYLOAD_BYTES, MAX_WIRE_MESSAGE_BYTES, MessageIo, PublicKey,
