@@ -3,8 +3,9 @@
 //! docs/key-shares.md.
 //!
 //! Aux data of a cggmp24 signer group (Paillier keys and ring-Pedersen parameters, ~10 KB) is
-//! stored once per group, not per account; each ECDSA account then costs its ~600-byte core
-//! share. Loading validates every share (cggmp24's and FROST's own checks plus ours) and fails
+//! stored once per group, not per account; each ECDSA account then costs its core share,
+//! about 0.8–0.9 KB of JSON with its id and public key (docs/key-shares.md has the measured
+//! sizes). Loading validates every share (cggmp24's and FROST's own checks plus ours) and fails
 //! closed on the first problem. Errors name the account and the problem, never a value.
 
 use std::collections::{BTreeMap, HashMap};
