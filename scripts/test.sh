@@ -11,4 +11,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 scripts/demo.sh >/dev/null
 scripts/bench-bridge.sh --quick >/dev/null
+scripts/bench-sign.sh --quick >/dev/null
 echo "scripts/test.sh: all checks passed"
