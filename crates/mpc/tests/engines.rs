@@ -336,3 +336,27 @@ fn sessions_refuse_what_the_key_cannot_do() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_wrong_frost_share_is_attributed_to_its_signer() {
+    let keys = ed25519_keys(2, 2);
+    // Party 0's round-2 share is swapped for another valid scalar (1): well-formed, wrong.
+    let tamper: Tamper = Arc::new(|m: &mut WireMessage| {
+        if m.payload.first() == Some(&2) {
+            let mut one = [0u8; 32];
+            one[0] = 1;
+            m.payload.truncate(33);
+            m.payload.extend_from_slice(&one);
+        }
+    });
+    let results = run(
+        &keys,
+        same_session(&[0, 1], "m", SignData::Ed25519(b"m".to_vec())),
+        Some(tamper),
+    );
+    let err = results[1].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("invalid signature share from party 0"),
+        "{err}"
+    );
+}
