@@ -26,12 +26,11 @@ use sigil_mpc::{
 };
 use sigil_proto::v1 as pb;
 use sigil_proto::v1::sign_service_server::SignServiceServer;
-use sigil_signer::{Limits, SignerService};
+use sigil_signer::{Conn, Limits, SignerService};
 use sigil_transport::{Addr, Transport};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{ECDSA_ACCOUNT, ED25519_ACCOUNT, Fixture, Mode, Scheme};
@@ -120,40 +119,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// The server's half of an in-memory connection.
-struct PipeConn(DuplexStream);
-
-impl Connected for PipeConn {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for PipeConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PipeConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -248,7 +213,7 @@ impl AppliancePath {
     ) -> anyhow::Result<Self> {
         let service = SignerService::new(keys, crate::fixture::nsm()?, limits(max_sessions));
         let max = service.limits().max_message_bytes;
-        let (conn_tx, conn_rx) = mpsc::channel::<io::Result<PipeConn>>(16);
+        let (conn_tx, conn_rx) = mpsc::channel::<io::Result<Conn<DuplexStream>>>(16);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
@@ -277,7 +242,7 @@ impl AppliancePath {
                 async move {
                     let (client, server) = tokio::io::duplex(DUPLEX_BYTES);
                     conn_tx
-                        .send(Ok(PipeConn(server)))
+                        .send(Ok(Conn(server)))
                         .await
                         .map_err(|_| io::Error::other("the in-process server stopped"))?;
                     Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(Counting::new(

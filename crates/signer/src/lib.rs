@@ -10,5 +10,5 @@ mod registry;
 mod server;
 mod service;
 
-pub use server::{ServeError, serve};
+pub use server::{Conn, ServeError, serve};
 pub use service::{Limits, SignerService};

@@ -24,15 +24,16 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// A transport stream as tonic wants it.
-struct Conn(Stream);
+/// Any byte stream as tonic's server wants it (no peer information). `serve` wraps transport
+/// streams in it; the benchmark wraps in-memory pipes.
+pub struct Conn<S>(pub S);
 
-impl Connected for Conn {
+impl<S> Connected for Conn<S> {
     type ConnectInfo = ();
     fn connect_info(&self) -> Self::ConnectInfo {}
 }
 
-impl AsyncRead for Conn {
+impl<S: AsyncRead + Unpin> AsyncRead for Conn<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -42,7 +43,7 @@ impl AsyncRead for Conn {
     }
 }
 
-impl AsyncWrite for Conn {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -77,7 +78,7 @@ pub async fn serve(
     let incoming = futures_util::stream::unfold(listener, |l| async move {
         loop {
             match l.accept().await {
-                Ok((s, _peer)) => return Some((Ok::<_, std::io::Error>(Conn(s)), l)),
+                Ok((s, _peer)) => return Some((Ok::<_, std::io::Error>(Conn::<Stream>(s)), l)),
                 Err(e) => {
                     warn!(event = "accept_failed", error = %e);
                     tokio::time::sleep(Duration::from_millis(100)).await;
