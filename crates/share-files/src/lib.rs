@@ -45,21 +45,52 @@ pub enum OpenError {
     },
 }
 
-/// Reads the identities of an age identity file (as `age-keygen` writes it).
+/// Reads the identities of an age identity file (as `age-keygen` writes it). The file is read
+/// into a wiping buffer and parsed in place ([`parse_identities`]).
 pub fn read_identities(
     path: &Path,
 ) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, OpenError> {
-    let bad = |reason: String| OpenError::Identity {
-        path: path.display().to_string(),
-        reason,
-    };
-    age::IdentityFile::from_file(path.display().to_string())
-        .map_err(|e| bad(e.to_string()))?
-        .into_identities()
-        .map_err(|e| bad(e.to_string()))
+    let name = path.display().to_string();
+    let text = Zeroizing::new(std::fs::read(path).map_err(|source| OpenError::Read {
+        path: name.clone(),
+        source,
+    })?);
+    Ok(parse_identities(&text, &name)?
+        .into_iter()
+        .map(|i| Box::new(i) as Box<dyn age::Identity + Send + Sync>)
+        .collect())
 }
 
-/// Decrypts age ciphertext (binary or armored) into a zeroizing buffer.
+/// Parses the X25519 identities of an identity file's text without copying it: lines are
+/// borrowed from `text`, so no unwiped copy of a secret key is left on the heap (age's own
+/// `IdentityFile` drops each line's `String` unwiped). Comments and blank lines are skipped;
+/// any other line is an error that names its number, never its content.
+pub fn parse_identities(text: &[u8], name: &str) -> Result<Vec<age::x25519::Identity>, OpenError> {
+    let bad = |reason: String| OpenError::Identity {
+        path: name.to_string(),
+        reason,
+    };
+    let text = std::str::from_utf8(text).map_err(|_| bad("not UTF-8 text".into()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(
+            line.parse::<age::x25519::Identity>()
+                .map_err(|e| bad(format!("line {}: not an age X25519 identity ({e})", n + 1)))?,
+        );
+    }
+    if out.is_empty() {
+        return Err(bad("no identity in the file".into()));
+    }
+    Ok(out)
+}
+
+/// Decrypts age ciphertext (binary or armored) into a zeroizing buffer. The buffer is sized
+/// to the ciphertext before reading (age plaintext is always shorter), so it is never
+/// reallocated and no unwiped partial copy of the plaintext is left behind.
 pub fn decrypt(
     ciphertext: &[u8],
     identities: &[Box<dyn age::Identity + Send + Sync>],
@@ -74,7 +105,7 @@ pub fn decrypt(
     let mut reader = decryptor
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
         .map_err(|e| bad(e.to_string()))?;
-    let mut out = Zeroizing::new(Vec::new());
+    let mut out = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
     reader
         .read_to_end(&mut out)
         .map_err(|e| bad(e.to_string()))?;

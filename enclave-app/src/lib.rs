@@ -1,0 +1,23 @@
+//! enclave-app: the program a Sigil Nitro Enclave runs (it replaces `enclave-entrypoint.sh`).
+//!
+//! The boot sequence of DESIGN.md, one module per concern:
+//!
+//! * [`harden`] — not dumpable, no core files, memory locked where allowed, `lo` up, entropy
+//!   from the NSM, child reaping when PID 1.
+//! * [`runtime`] — the parent's runtime configuration and credentials, checked as the
+//!   untrusted input they are (a plaintext KMS endpoint only in simulation).
+//! * [`unwrap`] — the attested KMS Decrypt of the age identity, retried within a deadline
+//!   while the failure may pass.
+//! * [`unseal`] — age-decrypt the key shares (and the TLS bundle) in memory, validate, build
+//!   the account map, and wipe the identity and every plaintext buffer.
+//! * [`report`] — the boot report: evidence and timings, never a secret.
+//! * [`boot`] — the steps in order, each in a span, each failure naming its step.
+
+pub mod boot;
+pub mod harden;
+pub mod report;
+pub mod runtime;
+pub mod unseal;
+pub mod unwrap;
+
+pub use boot::{Booted, Options, Step, StepError, boot};
