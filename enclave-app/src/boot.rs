@@ -120,7 +120,11 @@ async fn timed<T>(
         .instrument(info_span!("boot_step", step = step.as_str()))
         .await?;
     report::step(report, step.as_str(), t.elapsed());
-    info!(event = "boot_step_done", step = step.as_str(), elapsed_ms = t.elapsed().as_millis() as u64);
+    info!(
+        event = "boot_step_done",
+        step = step.as_str(),
+        elapsed_ms = t.elapsed().as_millis() as u64
+    );
     Ok(out)
 }
 
@@ -223,7 +227,10 @@ pub async fn boot(opts: &Options, report: &mut pb::BootReport) -> Result<Booted,
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v as u64))
         .collect();
-    info!(event = "shares_loaded", accounts = unsealed.keys.len() as u64);
+    info!(
+        event = "shares_loaded",
+        accounts = unsealed.keys.len() as u64
+    );
 
     if unsealed.tls_json.is_none() && !opts.plaintext_grpc {
         return Err(StepError::new(

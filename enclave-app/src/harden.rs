@@ -112,10 +112,7 @@ fn bring_loopback_up() -> Result<bool, String> {
 /// without crediting entropy, which needs no privilege).
 fn seed_entropy(nsm: &dyn Nsm) -> Result<(), String> {
     use std::io::Write;
-    let bytes = zeroize::Zeroizing::new(
-        nsm.get_random()
-            .map_err(|e| format!("NSM entropy: {e}"))?,
-    );
+    let bytes = zeroize::Zeroizing::new(nsm.get_random().map_err(|e| format!("NSM entropy: {e}"))?);
     std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/urandom")

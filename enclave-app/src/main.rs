@@ -25,7 +25,10 @@ use sigil_transport::{Addr, Transport};
 use tracing::{error, info};
 
 #[derive(Parser)]
-#[command(version, about = "Sigil enclave: attested boot and the MPC SignService")]
+#[command(
+    version,
+    about = "Sigil enclave: attested boot and the MPC SignService"
+)]
 struct Cli {
     /// The parent's provisioning service.
     #[arg(long, default_value = "vsock://3:7000")]
@@ -34,7 +37,7 @@ struct Cli {
     #[arg(long, default_value = "vsock://3:7001")]
     log: Addr,
     /// Where the SignService listens.
-    #[arg(long, default_value = "vsock://4294967295:50051")]
+    #[arg(long, default_value = "vsock://any:50051")]
     listen: Addr,
     /// How long to keep trying the parent for the boot bundle.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]

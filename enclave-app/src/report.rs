@@ -20,8 +20,7 @@ pub fn resources() -> pb::Resources {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok();
     let us = |t: nix::sys::time::TimeVal| {
-        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000
-            + u64::try_from(t.tv_usec()).unwrap_or(0)
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec()).unwrap_or(0)
     };
     pb::Resources {
         cpus: std::thread::available_parallelism()

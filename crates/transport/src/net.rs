@@ -6,7 +6,7 @@
 //! `vsock://3:8000` reaches the parent listening on `vsock://any:8000` exactly as on Nitro.
 
 use std::io;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -189,10 +189,14 @@ impl Transport {
             Err(e) => return Err(io_err(e)),
         }
         let l = UnixListener::bind(path).map_err(io_err)?;
+        let file = std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
         Ok(Listener {
             inner: ListenerInner::Unix {
                 listener: l,
                 path: path.to_owned(),
+                file,
             },
             addr: addr.clone(),
         })
@@ -258,11 +262,14 @@ enum ListenerInner {
     Unix {
         listener: UnixListener,
         path: PathBuf,
+        /// (device, inode) of the socket file this listener created.
+        file: Option<(u64, u64)>,
     },
     Vsock(VsockListener),
 }
 
-/// A bound listener. Dropping a Unix listener removes its socket file.
+/// A bound listener. Dropping a Unix listener removes its socket file — only if the path
+/// still names the file it created, so a late drop never removes a successor's socket.
 pub struct Listener {
     inner: ListenerInner,
     addr: Addr,
@@ -325,7 +332,13 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let ListenerInner::Unix { path, .. } = &self.inner {
+        if let ListenerInner::Unix {
+            path,
+            file: Some(file),
+            ..
+        } = &self.inner
+            && std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == *file)
+        {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -433,6 +446,19 @@ mod tests {
         s.read_exact(&mut b).await.unwrap();
         assert_eq!(&b, b"hi");
         t.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_late_drop_leaves_a_successors_socket_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Transport::simulated(dir.path(), 3);
+        let addr: Addr = "vsock://any:7000".parse().unwrap();
+        let old = t.bind(&addr).await.unwrap();
+        let new = t.bind(&addr).await.unwrap();
+        drop(old);
+        assert!(dir.path().join("vsock-3-7000.sock").exists());
+        drop(new);
+        assert!(!dir.path().join("vsock-3-7000.sock").exists());
     }
 
     #[tokio::test]

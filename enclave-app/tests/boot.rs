@@ -1,0 +1,278 @@
+//! enclave-app's boot end to end, as a process, in simulation: the attested KMS unwrap
+//! against kms-sim with a policy bound to the binary's PCR0, shares from a key-gen ceremony
+//! sealed with the `age` CLI, a SignService that signs (checked by k256 and ed25519-dalek),
+//! and every failed step reported to the parent with a non-zero exit. The logs and reports of
+//! every boot are scanned for the identity, the share secrets and the AWS secret key.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::{Appliance, ETH, SOL};
+use sha2::{Digest, Sha256};
+use sigil_mpc::Scheme;
+use sigil_proto::v1 as spb;
+use sigil_provisioning::{IDENTITY_FILE, KEY_SHARES_FILE};
+use sigil_transport::Transport;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn sha256_file(a: &Appliance, name: &str) -> String {
+    hex::encode(Sha256::digest(
+        std::fs::read(a.bundle_dir.join(name)).unwrap(),
+    ))
+}
+
+async fn cosign(
+    a: &Appliance,
+    account: &str,
+    scheme: Scheme,
+    payload: &[u8],
+) -> sigil_cosigner::Outcome {
+    let channel = sigil_cosigner::connect(
+        Transport::simulated(&a.sim_dir, 3),
+        "vsock://16:50051".parse().unwrap(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let request = sigil_cosigner::Request {
+        session_id: sigil_cosigner::random_session_id(),
+        account_id: account.into(),
+        path: "m".parse().unwrap(),
+        scheme,
+        ecdsa_hash: spb::EcdsaHash::Keccak256,
+        payload: payload.to_vec(),
+        parties: vec![0, 1],
+    };
+    let local = a
+        .ceremony
+        .key_store(1)
+        .unwrap()
+        .get(account)
+        .unwrap()
+        .clone();
+    sigil_cosigner::cosign(channel, vec![local], &request, TIMEOUT)
+        .await
+        .unwrap()
+}
+
+fn summary_key(a: &Appliance, account: &str) -> Vec<u8> {
+    let s = a
+        .ceremony
+        .summary
+        .accounts
+        .iter()
+        .find(|s| s.account_id == account)
+        .unwrap();
+    hex::decode(&s.public_key).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boots_with_the_attested_unwrap_reports_and_signs() {
+    let mut a = Appliance::new().await;
+    let mut running = a.boot(&["--insecure-plaintext-grpc"]).await;
+    let r = running.report.clone();
+
+    // The report: evidence, digests, counts, timings, resources.
+    assert!(r.simulated);
+    assert_eq!(r.failed_step, "");
+    assert_eq!(r.accounts.get("ecdsa-secp256k1"), Some(&1));
+    assert_eq!(r.accounts.get("ed25519"), Some(&1));
+    assert_eq!(r.identity_ciphertext_sha256, sha256_file(&a, IDENTITY_FILE));
+    assert_eq!(
+        r.key_shares_ciphertext_sha256,
+        sha256_file(&a, KEY_SHARES_FILE)
+    );
+    assert_eq!(
+        r.key_shares_plaintext_sha256,
+        hex::encode(Sha256::digest(&a.shares_plaintext))
+    );
+    assert!(!r.kms_request_id.is_empty());
+    assert!(r.kms_key_arn.contains(&a.key_id), "{}", r.kms_key_arn);
+    assert_eq!(r.kms_attempts, 1);
+    let doc = sigil_attestation::parse(&r.attestation_document).unwrap();
+    assert_eq!(hex::encode(&doc.pcrs[&0]), a.enclave_pcr0);
+    assert!(doc.public_key.is_some(), "the document carries the RSA key");
+    let steps: Vec<&str> = r.steps.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "harden",
+            "fetch_bundle",
+            "runtime_config",
+            "kms_decrypt",
+            "decrypt_shares",
+            "validate_shares",
+            "listen"
+        ]
+    );
+    let res = r.resources.clone().unwrap();
+    assert!(res.cpus >= 1 && res.rss_bytes > 0 && res.peak_rss_bytes >= res.rss_bytes);
+
+    // Signatures through the served SignService, checked by independent verifiers.
+    let payload = b"an Ethereum transaction, RLP-encoded".to_vec();
+    let out = cosign(&a, ETH, Scheme::EcdsaSecp256k1, &payload).await;
+    let digest = <sha3::Keccak256 as sha3::Digest>::digest(&payload);
+    let sig = k256::ecdsa::Signature::from_slice(&out.result.signature).unwrap();
+    use k256::ecdsa::signature::hazmat::PrehashVerifier;
+    k256::ecdsa::VerifyingKey::from_sec1_bytes(&summary_key(&a, ETH))
+        .unwrap()
+        .verify_prehash(&digest, &sig)
+        .unwrap();
+    let msg = b"a Solana message".to_vec();
+    let out = cosign(&a, SOL, Scheme::Ed25519, &msg).await;
+    ed25519_dalek::VerifyingKey::from_bytes(&summary_key(&a, SOL).try_into().unwrap())
+        .unwrap()
+        .verify_strict(
+            &msg,
+            &ed25519_dalek::Signature::from_slice(&out.result.signature).unwrap(),
+        )
+        .unwrap();
+
+    // SIGTERM: a clean exit.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let s = running.child.wait().unwrap();
+        (s, running)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "{:?}", status.0);
+    a.collect(status.1);
+    a.assert_no_secret_logged();
+}
+
+/// Boots that must fail, one after the other on one appliance, each restored afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
+    let mut a = Appliance::new().await;
+    let good_shares = a.shares_ciphertext();
+    let identity = a.identity.clone();
+
+    let expect = |o: &common::Outcome, step: &str, needle: &str| {
+        assert_eq!(o.exit, Some(1), "exit code; stderr: {}", o.stderr);
+        let r = o
+            .report
+            .as_ref()
+            .unwrap_or_else(|| panic!("no boot report; stderr: {}", o.stderr));
+        assert!(!r.ok);
+        assert_eq!(r.failed_step, step, "reason: {}", r.reason);
+        assert!(
+            r.reason.contains(needle),
+            "{step}: {:?} should mention {needle:?}",
+            r.reason
+        );
+        assert!(o.stderr.contains("boot_failed"), "{}", o.stderr);
+    };
+
+    // A key policy for another image: KMS refuses this enclave's attestation.
+    a.set_policy(&"ab".repeat(48)).await;
+    let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
+    expect(&o, "kms_decrypt", "AccessDenied");
+    assert_eq!(o.report.as_ref().unwrap().kms_attempts, 1, "not retried");
+    a.set_policy(&a.enclave_pcr0.clone()).await;
+
+    // A declared image other than the binary: its PCR0 does not match the policy either.
+    let other = a.dir.path().join("other-image");
+    std::fs::write(&other, b"a rebuilt enclave image").unwrap();
+    let o = a
+        .boot_to_failure(&[
+            "--insecure-plaintext-grpc",
+            "--sim-image",
+            other.to_str().unwrap(),
+        ])
+        .await;
+    expect(&o, "kms_decrypt", "AccessDenied");
+
+    // KMS releases an identity that is not the one the shares are sealed to.
+    let (wrong, _) = common::age_keygen(a.dir.path(), "wrong.txt");
+    a.wrap_identity(&wrong).await;
+    let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
+    expect(&o, "decrypt_shares", "service_key_shares.json.age");
+    a.wrap_identity(&identity).await;
+
+    // Corrupted and truncated ciphertext.
+    let mut corrupt = good_shares.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0x40;
+    a.write_shares_ciphertext(&corrupt);
+    let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
+    expect(&o, "decrypt_shares", "service_key_shares.json.age");
+    a.write_shares_ciphertext(&good_shares[..good_shares.len() - 100]);
+    let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
+    expect(&o, "decrypt_shares", "service_key_shares.json.age");
+
+    // Malformed JSON, and a share that does not match its public key.
+    a.seal_shares(br#"{"format": "sigil-key-shares", "version": "#);
+    let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
+    expect(&o, "validate_shares", "service_key_shares.json");
+    let mut file: serde_json::Value = serde_json::from_slice(&a.shares_plaintext).unwrap();
+    let eth = file["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|x| x["account_id"] == ETH)
+        .unwrap();
+    // The secp256k1 generator: a valid point, but not this account's key.
+    eth["public_key"] = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798".into();
+    a.seal_shares(&serde_json::to_vec(&file).unwrap());
+    let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
+    expect(&o, "validate_shares", ETH);
+    a.write_shares_ciphertext(&good_shares);
+
+    // Expired credentials: refused before anything is sent.
+    let good_credentials = a.credentials.clone();
+    a.credentials.expiration_unix_ms = common::unix_ms(SystemTime::now() - Duration::from_secs(60));
+    let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
+    expect(&o, "kms_decrypt", "expired");
+    a.credentials = good_credentials;
+
+    // No TLS material and no explicit plaintext flag: refused.
+    let o = a.boot_to_failure(&[]).await;
+    expect(&o, "tls", "service_tls.json.age");
+
+    // KMS down: retried with backoff, then a clear failure within the deadline.
+    a.kms.stop();
+    let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
+    expect(&o, "kms_decrypt", "gave up");
+    assert!(o.report.as_ref().unwrap().kms_attempts > 1);
+
+    a.assert_no_secret_logged();
+}
+
+#[test]
+fn no_parent_means_a_clear_failure_within_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    sigil_nsm::DevRoot::generate().unwrap().save(&root).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave-app"))
+        .arg("--simulate")
+        .arg("--sim-dir")
+        .arg(dir.path())
+        .arg("--sim-dev-root")
+        .arg(&root)
+        .args(["--bundle-deadline", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fetch_bundle"), "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+}
+
+#[test]
+fn plaintext_grpc_needs_simulation() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enclave-app"))
+        .arg("--insecure-plaintext-grpc")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--simulate"));
+}

@@ -1,0 +1,575 @@
+//! The test appliance around a real `enclave-app` process: kms-sim (the real binary) behind a
+//! parent-side KMS route on the simulation's vsock sockets, the parent's provisioning service
+//! (the library parent-agent uses), an age identity from `age-keygen`, key shares from a
+//! key-gen ceremony encrypted by the `age` CLI, and a KMS key whose policy binds Decrypt to
+//! the PCR0 of the enclave-app binary under test.
+
+#![allow(dead_code, clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_kms::primitives::Blob;
+use sigil_key_gen::accounts::AccountSpec;
+use sigil_key_gen::ceremony::{Ceremony, Plan, split};
+use sigil_mpc::Scheme;
+use sigil_nsm::{DevRoot, ImageMeasurement};
+use sigil_provisioning::{
+    BundleFiles, IDENTITY_FILE, KEY_SHARES_FILE, ProvisioningService, ReceivedReport,
+    StaticCredentials, TLS_BUNDLE_FILE, pb,
+};
+use sigil_transport::{Addr, CopyOptions, Transport, copy_bidirectional};
+use tokio::sync::mpsc;
+
+pub const ETH: &str = "eth-1";
+pub const SOL: &str = "sol-1";
+pub const AKID: &str = "AKIDENCLAVETEST";
+pub const SECRET: &str = "enclave/test/secret+KEY";
+pub const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "111122223333";
+
+/// A workspace binary next to this test's own directory (`cargo test --workspace` builds them).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p kms-sim` (or cargo test --workspace)",
+        p.display()
+    );
+    p
+}
+
+/// The real kms-sim, killed on drop.
+pub struct KmsSim {
+    child: Child,
+    pub port: u16,
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl KmsSim {
+    pub fn start(state: &Path, root_pem: &Path) -> KmsSim {
+        let mut child = Command::new(workspace_bin("kms-sim"))
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state)
+            .args(["--access-key-id", AKID, "--secret-access-key", SECRET])
+            .args(["--region", REGION, "--account-id", ACCOUNT])
+            .arg("--attestation-root")
+            .arg(root_pem)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn kms-sim");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let port = v["address"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let log = Arc::new(std::sync::Mutex::new(vec![first]));
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                l.lock().unwrap().push(line);
+            }
+        });
+        KmsSim { child, port, log }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for KmsSim {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `age-keygen`: (identity file text, recipient).
+pub fn age_keygen(dir: &Path, name: &str) -> (String, String) {
+    let path = dir.join(name);
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "age-keygen: {out:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_owned();
+    (text, recipient)
+}
+
+/// `age -r RECIPIENT` over `plaintext`.
+pub fn age_encrypt(recipient: &str, plaintext: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("age")
+        .args(["-r", recipient])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = plaintext.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// A 2-of-3 ceremony over one ECDSA and one Ed25519 account (the enclave is party 0).
+pub fn ceremony() -> Ceremony {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = dir.path().join("pool.json");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/INSECURE-test-primes.json"
+        ),
+        &pool,
+    )
+    .unwrap();
+    let (sets, _) = sigil_key_gen::primes::consume(&pool, 3).unwrap();
+    let mut plan = Plan::new(
+        vec![
+            AccountSpec::new(ETH, Scheme::EcdsaSecp256k1),
+            AccountSpec::new(SOL, Scheme::Ed25519),
+        ],
+        3,
+        2,
+    );
+    plan.primes = Some(sets);
+    split(&plan).unwrap()
+}
+
+/// Every secret string of a plaintext share file (secret shares, Paillier primes).
+pub fn share_secrets(json: &[u8]) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("x" | "signing_share" | "p" | "q", serde_json::Value::String(s))
+                            if s.len() >= 16 =>
+                        {
+                            out.push(s.clone())
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&serde_json::from_slice(json).unwrap(), &mut out);
+    assert!(!out.is_empty(), "no secrets found in the share file");
+    out
+}
+
+/// The parent's KMS route: simulated vsock 8000 → kms-sim's TCP port.
+async fn kms_route(sim_dir: &Path, kms_port: u16) -> tokio::task::JoinHandle<()> {
+    let listener = Transport::simulated(sim_dir, 3)
+        .bind(&"vsock://any:8000".parse().unwrap())
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut enclave, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let to = Addr::tcp(([127, 0, 0, 1], kms_port).into());
+                let Ok(mut kms) = Transport::native()
+                    .connect(&to, Duration::from_secs(5))
+                    .await
+                else {
+                    return;
+                };
+                let _ = copy_bidirectional(
+                    &mut enclave,
+                    &mut kms,
+                    CopyOptions::default(),
+                    (None, None),
+                )
+                .await;
+            });
+        }
+    })
+}
+
+/// The key policy: admin may manage and encrypt; Decrypt only for an attested image with
+/// this PCR0.
+pub fn policy(pcr0_hex: &str) -> String {
+    let root = format!("arn:aws:iam::{ACCOUNT}:root");
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": ["kms:Encrypt", "kms:DescribeKey", "kms:PutKeyPolicy", "kms:GetKeyPolicy"],
+             "Resource": "*"},
+            {"Sid": "EnclaveDecrypt", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": "kms:Decrypt", "Resource": "*",
+             "Condition": {"StringEqualsIgnoreCase":
+                 {"kms:RecipientAttestation:ImageSha384": pcr0_hex}}}
+        ]
+    })
+    .to_string()
+}
+
+/// What a boot produced.
+pub struct Outcome {
+    /// The boot report the parent received (if any).
+    pub report: Option<pb::BootReport>,
+    /// The process's exit code, if it exited.
+    pub exit: Option<i32>,
+    /// Everything the process wrote to stderr.
+    pub stderr: String,
+}
+
+/// A running enclave, killed on drop.
+pub struct Running {
+    pub child: Child,
+    pub log: PathBuf,
+    pub report: pb::BootReport,
+    _provisioning: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self._provisioning.abort();
+    }
+}
+
+/// The test appliance.
+pub struct Appliance {
+    pub dir: tempfile::TempDir,
+    pub sim_dir: PathBuf,
+    pub root_dir: PathBuf,
+    pub bundle_dir: PathBuf,
+    pub kms: KmsSim,
+    pub admin: sigil_kms_client::KmsClient,
+    pub key_id: String,
+    pub ceremony: Ceremony,
+    pub identity: String,
+    pub recipient: String,
+    pub shares_plaintext: Vec<u8>,
+    pub config: pb::RuntimeConfig,
+    pub credentials: pb::AwsCredentials,
+    pub enclave_pcr0: String,
+    /// Everything logged, for the secret scan.
+    pub logs: Vec<String>,
+    _route: tokio::task::JoinHandle<()>,
+}
+
+impl Appliance {
+    /// Everything in place for a good boot.
+    pub async fn new() -> Appliance {
+        let dir = tempfile::tempdir().unwrap();
+        let root_dir = dir.path().join("dev-root");
+        DevRoot::generate().unwrap().save(&root_dir).unwrap();
+        let kms = KmsSim::start(&dir.path().join("kms"), &root_dir.join("dev-root.pem"));
+        let sim_dir = dir.path().join("vsock");
+        std::fs::create_dir_all(&sim_dir).unwrap();
+        let route = kms_route(&sim_dir, kms.port).await;
+        let admin = sigil_kms_client::KmsClient::new(
+            &sigil_kms_client::KmsConfig {
+                region: REGION.into(),
+                dial: Addr::tcp(([127, 0, 0, 1], kms.port).into()),
+                endpoint: sigil_kms_client::Endpoint::SimulationPlaintext {
+                    url: "http://kms.sim".into(),
+                },
+                connect_timeout: Duration::from_secs(5),
+                attempt_timeout: Duration::from_secs(10),
+                operation_timeout: Duration::from_secs(30),
+            },
+            Transport::native(),
+            sigil_kms_client::AwsCredentials {
+                access_key_id: AKID.into(),
+                secret_access_key: zeroize::Zeroizing::new(SECRET.into()),
+                session_token: None,
+                expires_at: None,
+            },
+        )
+        .unwrap();
+        let key_id = admin
+            .sdk()
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .key_id()
+            .to_owned();
+        let enclave_pcr0 = ImageMeasurement::of_file(Path::new(env!("CARGO_BIN_EXE_enclave-app")))
+            .unwrap()
+            .pcr0_hex();
+        let bundle_dir = dir.path().join("bundle");
+        std::fs::create_dir_all(&bundle_dir).unwrap();
+        let (identity, recipient) = age_keygen(dir.path(), "identity.txt");
+        let ceremony = ceremony();
+        let shares_plaintext = ceremony.party_json(0).unwrap().to_vec();
+        let a = Appliance {
+            sim_dir,
+            root_dir,
+            bundle_dir,
+            kms,
+            admin,
+            key_id: key_id.clone(),
+            ceremony,
+            identity,
+            recipient,
+            shares_plaintext,
+            config: pb::RuntimeConfig {
+                region: REGION.into(),
+                kms_key_id: key_id,
+                encryption_context: [("purpose".to_owned(), "sigil-age-identity".to_owned())]
+                    .into(),
+                kms_route: "vsock://3:8000".into(),
+                kms_simulation_url: "http://kms.sim".into(),
+                max_sessions: 2,
+                kms_retry_deadline_ms: 3000,
+                ..Default::default()
+            },
+            credentials: pb::AwsCredentials {
+                access_key_id: AKID.into(),
+                secret_access_key: SECRET.into(),
+                session_token: String::new(),
+                expiration_unix_ms: unix_ms(SystemTime::now() + Duration::from_secs(3600)),
+            },
+            enclave_pcr0,
+            logs: Vec::new(),
+            dir,
+            _route: route,
+        };
+        a.set_policy(&a.enclave_pcr0.clone()).await;
+        let identity = a.identity.clone();
+        a.wrap_identity(&identity).await;
+        a.seal_shares(&a.shares_plaintext.clone());
+        a
+    }
+
+    pub async fn set_policy(&self, pcr0_hex: &str) {
+        self.admin
+            .sdk()
+            .put_key_policy()
+            .key_id(&self.key_id)
+            .policy(policy(pcr0_hex))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// KMS-encrypts `identity_text` as the bundle's identity ciphertext.
+    pub async fn wrap_identity(&self, identity_text: &str) {
+        let blob = self
+            .admin
+            .sdk()
+            .encrypt()
+            .key_id(&self.key_id)
+            .plaintext(Blob::new(identity_text.as_bytes()))
+            .set_encryption_context(Some(
+                self.config.encryption_context.clone().into_iter().collect(),
+            ))
+            .send()
+            .await
+            .unwrap()
+            .ciphertext_blob()
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        std::fs::write(self.bundle_dir.join(IDENTITY_FILE), blob).unwrap();
+    }
+
+    /// age-encrypts `plaintext` (with the CLI) as the bundle's key-share file.
+    pub fn seal_shares(&self, plaintext: &[u8]) {
+        self.write_shares_ciphertext(&age_encrypt(&self.recipient, plaintext));
+    }
+
+    pub fn write_shares_ciphertext(&self, ciphertext: &[u8]) {
+        std::fs::write(self.bundle_dir.join(KEY_SHARES_FILE), ciphertext).unwrap();
+    }
+
+    pub fn shares_ciphertext(&self) -> Vec<u8> {
+        std::fs::read(self.bundle_dir.join(KEY_SHARES_FILE)).unwrap()
+    }
+
+    /// age-encrypts a TLS bundle's JSON as the bundle's TLS file.
+    pub fn seal_tls(&self, json: &[u8]) {
+        std::fs::write(
+            self.bundle_dir.join(TLS_BUNDLE_FILE),
+            age_encrypt(&self.recipient, json),
+        )
+        .unwrap();
+    }
+
+    /// Starts the parent's provisioning service on the simulated vsock port 7000.
+    pub async fn provision(&self) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<ReceivedReport>) {
+        let (tx, rx) = mpsc::channel(4);
+        let service = ProvisioningService::new(
+            BundleFiles {
+                dir: self.bundle_dir.clone(),
+                require_tls: false,
+            },
+            self.config.clone(),
+            Arc::new(StaticCredentials(self.credentials.clone())),
+            tx,
+        );
+        let _ = std::fs::remove_file(self.sim_dir.join("vsock-3-7000.sock"));
+        let listener = Transport::simulated(&self.sim_dir, 3)
+            .bind(&"vsock://any:7000".parse().unwrap())
+            .await
+            .unwrap();
+        let task = tokio::spawn(async move {
+            if let Err(e) =
+                sigil_provisioning::serve(listener, service, std::future::pending()).await
+            {
+                eprintln!("provisioning server stopped: {e}");
+            }
+        });
+        (task, rx)
+    }
+
+    /// Spawns enclave-app in simulation; stderr goes to a file.
+    pub fn spawn(&self, extra: &[&str]) -> (Child, PathBuf) {
+        let log = self
+            .dir
+            .path()
+            .join(format!("enclave-{}.log", self.logs.len()));
+        let child = Command::new(env!("CARGO_BIN_EXE_enclave-app"))
+            .arg("--simulate")
+            .arg("--sim-dir")
+            .arg(&self.sim_dir)
+            .arg("--sim-dev-root")
+            .arg(&self.root_dir)
+            .args(["--bundle-deadline", "10s"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        (child, log)
+    }
+
+    /// Boots an enclave that must succeed: waits for its report and its listener.
+    pub async fn boot(&mut self, extra: &[&str]) -> Running {
+        let (task, mut reports) = self.provision().await;
+        let (mut child, log) = self.spawn(extra);
+        let report = tokio::time::timeout(Duration::from_secs(90), reports.recv())
+            .await
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "no boot report: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .unwrap()
+            .report;
+        self.logs.push(format!("{report:?}"));
+        assert!(
+            report.ok,
+            "boot failed at {}: {}",
+            report.failed_step, report.reason
+        );
+        Running {
+            child,
+            log,
+            report,
+            _provisioning: task,
+        }
+    }
+
+    /// Boots an enclave that must fail: waits for its exit and its report.
+    pub async fn boot_to_failure(&mut self, extra: &[&str]) -> Outcome {
+        let (task, mut reports) = self.provision().await;
+        let (mut child, log) = self.spawn(extra);
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let exit = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("enclave-app did not exit");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let report = reports.try_recv().ok().map(|r| r.report);
+        task.abort();
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        self.logs.push(stderr.clone());
+        if let Some(r) = &report {
+            self.logs.push(format!("{r:?}"));
+        }
+        Outcome {
+            report,
+            exit,
+            stderr,
+        }
+    }
+
+    /// Collects a running enclave's log after it stopped.
+    pub fn collect(&mut self, running: Running) {
+        let log = running.log.clone();
+        drop(running);
+        self.logs.push(std::fs::read_to_string(log).unwrap());
+    }
+
+    /// The strings that must appear in no log line, report or error.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = share_secrets(&self.shares_plaintext);
+        let key = self
+            .identity
+            .lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+            .unwrap();
+        let data = &key["AGE-SECRET-KEY-1".len()..];
+        out.push(key.to_owned());
+        // Any 20-character run of the identity's data part, in either case.
+        for i in (0..data.len().saturating_sub(20)).step_by(10) {
+            out.push(data[i..i + 20].to_owned());
+            out.push(data[i..i + 20].to_lowercase());
+        }
+        out.push(SECRET.to_owned());
+        out
+    }
+
+    /// Fails if any captured log line, report or kms-sim line holds a secret.
+    pub fn assert_no_secret_logged(&self) {
+        let mut hay: Vec<String> = self.logs.clone();
+        hay.extend(self.kms.log.lock().unwrap().iter().cloned());
+        assert!(!hay.is_empty());
+        for s in self.secrets() {
+            for h in &hay {
+                assert!(
+                    !h.contains(&s),
+                    "a secret ({}…) appears in a log line or report",
+                    &s[..6]
+                );
+            }
+        }
+    }
+}
+
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
