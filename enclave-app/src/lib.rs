@@ -21,3 +21,10 @@ pub mod unseal;
 pub mod unwrap;
 
 pub use boot::{Booted, Options, Step, StepError, boot};
+
+/// The enclave's global allocator: every heap block is wiped when freed (and when a
+/// reallocation moves it), so a secret a library copied into a temporary — serde buffering a
+/// hex string, a `Vec` that grew — does not outlive the temporary. Our own buffers are still
+/// `Zeroizing`; this is the backstop for code we do not control (measured by
+/// `tests/zeroize.rs`).
+pub type WipeOnFree<A = std::alloc::System> = secmem_alloc::zeroizing_alloc::ZeroizeAlloc<A>;

@@ -42,10 +42,6 @@ pub fn unseal(identity: Zeroizing<Vec<u8>>, sealed: &Sealed<'_>) -> Result<Unsea
     let identities = sigil_share_files::parse_identities(&identity, "the KMS-released identity")
         .map_err(|e| StepError::new(Step::DecryptShares, e))?;
     drop(identity);
-    let identities: Vec<Box<dyn age::Identity + Send + Sync>> = identities
-        .into_iter()
-        .map(|i| Box::new(i) as Box<dyn age::Identity + Send + Sync>)
-        .collect();
     let plaintext = sigil_share_files::decrypt(
         sealed.key_shares_age,
         &identities,

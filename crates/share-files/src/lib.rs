@@ -55,17 +55,19 @@ pub fn read_identities(
         path: name.clone(),
         source,
     })?);
-    Ok(parse_identities(&text, &name)?
-        .into_iter()
-        .map(|i| Box::new(i) as Box<dyn age::Identity + Send + Sync>)
-        .collect())
+    parse_identities(&text, &name)
 }
 
 /// Parses the X25519 identities of an identity file's text without copying it: lines are
 /// borrowed from `text`, so no unwiped copy of a secret key is left on the heap (age's own
 /// `IdentityFile` drops each line's `String` unwiped). Comments and blank lines are skipped;
-/// any other line is an error that names its number, never its content.
-pub fn parse_identities(text: &[u8], name: &str) -> Result<Vec<age::x25519::Identity>, OpenError> {
+/// any other line is an error that names its number, never its content. Each identity is
+/// boxed where it is parsed and never moved on the heap afterwards, so the only heap copy of
+/// its scalar is the one wiped when the box is dropped.
+pub fn parse_identities(
+    text: &[u8],
+    name: &str,
+) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, OpenError> {
     let bad = |reason: String| OpenError::Identity {
         path: name.to_string(),
         reason,
@@ -77,10 +79,10 @@ pub fn parse_identities(text: &[u8], name: &str) -> Result<Vec<age::x25519::Iden
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        out.push(
-            line.parse::<age::x25519::Identity>()
-                .map_err(|e| bad(format!("line {}: not an age X25519 identity ({e})", n + 1)))?,
-        );
+        let identity = line
+            .parse::<age::x25519::Identity>()
+            .map_err(|e| bad(format!("line {}: not an age X25519 identity ({e})", n + 1)))?;
+        out.push(Box::new(identity) as Box<dyn age::Identity + Send + Sync>);
     }
     if out.is_empty() {
         return Err(bad("no identity in the file".into()));
