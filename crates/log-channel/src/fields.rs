@@ -303,7 +303,15 @@ mod tests {
         for name in ALLOWED_FIELDS {
             assert!(is_allowed(name));
         }
-        for name in ["secret", "key", "share", "identity", "payload", "plaintext", "message"] {
+        for name in [
+            "secret",
+            "key",
+            "share",
+            "identity",
+            "payload",
+            "plaintext",
+            "message",
+        ] {
             assert!(!is_allowed(name), "{name}");
         }
     }
@@ -314,7 +322,8 @@ mod tests {
         let c = cap_str(&s, 5);
         assert_eq!(c, format!("éé{TRUNCATED_MARK}"));
         assert_eq!(cap_str("short", 5), "short");
-        let f = capped_format(7, |w| write!(w, "{}", "ab€cd€ef"));
+        let (a, b) = ("ab€", "cd€ef");
+        let f = capped_format(7, |w| write!(w, "{a}{b}"));
         assert_eq!(f, format!("ab€cd{TRUNCATED_MARK}"));
         let f = capped_format(3, |w| write!(w, "abc"));
         assert_eq!(f, "abc");

@@ -315,7 +315,10 @@ mod tests {
             ("count", Value::from(3)),
             ("secret", Value::from("<redacted>")),
         ];
-        let spans = [render_span("outer", &[("step", Value::from(1))]), render_span("inner", &[])];
+        let spans = [
+            render_span("outer", &[("step", Value::from(1))]),
+            render_span("inner", &[]),
+        ];
         let line = render(&rec(Some("hello"), &fields, &spans), 4096);
         assert_eq!(
             line,

@@ -83,10 +83,10 @@ impl AllowListLayer {
     }
 
     fn enqueue(&self, line: String) {
-        if let Some(mirror) = &self.mirror {
-            if mirror.try_send(line.clone()).is_err() {
-                self.shared.stderr_dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(mirror) = &self.mirror
+            && mirror.try_send(line.clone()).is_err()
+        {
+            self.shared.stderr_dropped.fetch_add(1, Ordering::Relaxed);
         }
         match self.tx.try_send(line) {
             Ok(()) => {
@@ -110,7 +110,9 @@ where
         };
         let mut f = Fields::default();
         attrs.record(&mut Visitor::new(&mut f, MAX_VALUE_BYTES));
-        self.shared.redacted.fetch_add(f.redacted, Ordering::Relaxed);
+        self.shared
+            .redacted
+            .fetch_add(f.redacted, Ordering::Relaxed);
         let rendered = render_span(span.name(), &f.fields);
         span.extensions_mut().replace(SpanData {
             fields: f.fields,
@@ -134,7 +136,9 @@ where
             ..Fields::default()
         };
         values.record(&mut Visitor::new(&mut f, MAX_VALUE_BYTES));
-        self.shared.redacted.fetch_add(f.redacted, Ordering::Relaxed);
+        self.shared
+            .redacted
+            .fetch_add(f.redacted, Ordering::Relaxed);
         data.rendered = render_span(span.name(), &f.fields);
         data.fields = f.fields;
     }
@@ -147,7 +151,9 @@ where
         let mut f = Fields::default();
         event.record(&mut Visitor::new(&mut f, self.max_line_bytes));
         if f.redacted > 0 {
-            self.shared.redacted.fetch_add(f.redacted, Ordering::Relaxed);
+            self.shared
+                .redacted
+                .fetch_add(f.redacted, Ordering::Relaxed);
         }
         let mut spans = Vec::new();
         let mut innermost = None;

@@ -247,6 +247,7 @@ impl Receiver {
                 Some(line) = rx.recv() => on_line(line),
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        while conns.try_join_next().is_some() {}
                         if conns.len() >= self.max_connections {
                             bump(&self.stats.refused_connections);
                             drop(stream);
@@ -323,7 +324,11 @@ async fn read_connection(
 mod tests {
     use super::*;
 
-    fn split_all(input: &[u8], max: usize, chunk: usize) -> (Vec<Result<Vec<u8>, usize>>, Option<usize>) {
+    fn split_all(
+        input: &[u8],
+        max: usize,
+        chunk: usize,
+    ) -> (Vec<Result<Vec<u8>, usize>>, Option<usize>) {
         let mut s = LineSplitter::new(max);
         let mut out = Vec::new();
         for c in input.chunks(chunk.max(1)) {
@@ -362,9 +367,18 @@ mod tests {
         assert!(parse_line(b"{\"a\":1}\r", 100).is_ok());
         assert_eq!(parse_line(b"  ", 100), Err(LineError::Empty));
         assert_eq!(parse_line(b"[1]", 100), Err(LineError::NotAnObject));
-        assert!(matches!(parse_line(b"\xff{", 100), Err(LineError::NotJson(_))));
-        assert!(matches!(parse_line(b"{\"a\":1}", 3), Err(LineError::TooLong { len: 7, max: 3 })));
+        assert!(matches!(
+            parse_line(b"\xff{", 100),
+            Err(LineError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_line(b"{\"a\":1}", 3),
+            Err(LineError::TooLong { len: 7, max: 3 })
+        ));
         let deep = "[".repeat(100_000);
-        assert!(matches!(parse_line(deep.as_bytes(), 1 << 20), Err(LineError::NotJson(_))));
+        assert!(matches!(
+            parse_line(deep.as_bytes(), 1 << 20),
+            Err(LineError::NotJson(_))
+        ));
     }
 }
