@@ -123,6 +123,8 @@ pub(crate) struct Fields {
     pub fields: Vec<(&'static str, Value)>,
     /// How many fields were redacted.
     pub redacted: u64,
+    /// `log.target` of an event bridged from the `log` crate (tracing-log).
+    pub log_target: Option<String>,
 }
 
 /// A [`Visit`] that fills [`Fields`]. `message_cap` bounds the formatted message.
@@ -140,6 +142,11 @@ impl<'a> Visitor<'a> {
     /// `value` is only called for allowed names.
     fn put(&mut self, field: &Field, value: impl FnOnce() -> Value) {
         let name = field.name();
+        if name.starts_with("log.") {
+            // Metadata of a record bridged from the `log` crate (`log.target`, `log.file`,
+            // ...): not data, so neither emitted nor counted as redacted.
+            return;
+        }
         let v = if is_allowed(name) {
             value()
         } else {
@@ -165,9 +172,16 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.out.message = Some(cap_str(value, self.message_cap));
-            return;
+        match field.name() {
+            "message" => {
+                self.out.message = Some(cap_str(value, self.message_cap));
+                return;
+            }
+            "log.target" => {
+                self.out.log_target = Some(cap_str(value, MAX_VALUE_BYTES));
+                return;
+            }
+            _ => {}
         }
         self.put(field, || Value::String(cap_str(value, MAX_VALUE_BYTES)));
     }

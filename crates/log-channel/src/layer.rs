@@ -148,6 +148,12 @@ where
             self.shared.count_drop();
             return;
         };
+        // Queue full and no mirror: the line would be dropped, so don't spend the time
+        // formatting it (this keeps a flood during a parent outage cheap).
+        if self.mirror.is_none() && self.tx.capacity() == 0 {
+            self.shared.count_drop();
+            return;
+        }
         let mut f = Fields::default();
         event.record(&mut Visitor::new(&mut f, self.max_line_bytes));
         if f.redacted > 0 {
@@ -172,7 +178,7 @@ where
             &Record {
                 ts: &ts,
                 level: meta.level().as_str(),
-                target: meta.target(),
+                target: f.log_target.as_deref().unwrap_or(meta.target()),
                 source: &self.source,
                 simulated: self.simulated,
                 span: innermost,

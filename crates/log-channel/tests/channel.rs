@@ -460,3 +460,40 @@ async fn the_receiver_survives_garbage_long_lines_and_abrupt_disconnects() {
     c.write_all(b"{\"ok\":4}\n").await.unwrap();
     assert_eq!(next_lines(&mut rx, 1).await[0].value["ok"], 4);
 }
+
+#[tokio::test]
+async fn recorded_span_fields_are_filtered_and_log_crate_metadata_is_not_data() {
+    let sim = sim();
+    let (mut rx, _stats, _task) = spawn_receiver(bind_parent(&sim).await, 8192);
+    let (lay, shipper, handle) = layer(config(&sim));
+    shipper.spawn();
+    {
+        let _d = tracing::subscriber::set_default(subscriber(lay));
+        let span = info_span!(
+            "sign_session",
+            session_id = tracing::field::Empty,
+            share = tracing::field::Empty
+        );
+        span.record("session_id", "s-9");
+        span.record("share", "SHARE-SECRET-BYTES");
+        let _e = span.enter();
+        // What tracing-log makes of a `log` record: its metadata rides in `log.*` fields.
+        info!(
+            log.target = "rustls::client",
+            log.module_path = "rustls::client::hs",
+            log.file = "hs.rs",
+            log.line = 42u32,
+            "sending ClientHello"
+        );
+    }
+    handle.flush(Duration::from_secs(10)).await.unwrap();
+    let line = next_lines(&mut rx, 1).await.remove(0).value;
+    let text = line.to_string();
+    assert!(!text.contains("SHARE-SECRET-BYTES"), "{text}");
+    assert_eq!(line["spans"][0]["session_id"], "s-9");
+    assert_eq!(line["spans"][0]["share"], REDACTED);
+    assert_eq!(line["target"], "rustls::client");
+    assert_eq!(line["message"], "sending ClientHello");
+    assert!(line.get("fields").is_none(), "{text}");
+    assert_eq!(handle.redacted(), 1);
+}
