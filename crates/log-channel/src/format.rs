@@ -123,13 +123,13 @@ fn render_truncated(rec: &Record<'_>, cap: usize, full_len: usize) -> String {
                     _ => continue,
                 }
             }
-            budget -= piece.len();
+            budget = budget.saturating_sub(piece.len());
             part.push_str(&piece);
             any = true;
         }
         if any {
             part.push('}');
-            room -= part.len();
+            room = room.saturating_sub(part.len());
             out.push_str(&part);
         }
     }
@@ -142,7 +142,7 @@ fn render_truncated(rec: &Record<'_>, cap: usize, full_len: usize) -> String {
     {
         out.push_str(MESSAGE_KEY);
         out.push_str(&v);
-        room -= MESSAGE_KEY.len() + v.len();
+        room = room.saturating_sub(MESSAGE_KEY.len() + v.len());
     }
 
     // The span list, whole spans only.
@@ -160,7 +160,7 @@ fn render_truncated(rec: &Record<'_>, cap: usize, full_len: usize) -> String {
                 part.push(',');
             }
             part.push_str(s);
-            budget -= need;
+            budget = budget.saturating_sub(need);
             any = true;
         }
         if any {

@@ -88,7 +88,7 @@ pub fn layer(config: Config) -> (AllowListLayer, Shipper, Handle) {
         config.simulated,
         max_line_bytes,
     );
-    let shipper = Shipper::new(
+    let shipper = shipper::ShipperTask::shipper(
         rx,
         config.transport,
         config.addr,

@@ -11,8 +11,11 @@
 //! write failed is written again on the next connection, so the parent may see a few lines
 //! twice (same `ts`). Lines are never reordered.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -189,11 +192,45 @@ impl Drop for Running {
     }
 }
 
-/// Drains the queue to the parent. Run it with [`Shipper::spawn`] (inside a Tokio runtime)
-/// or await [`Shipper::run`]. It finishes once the layer is dropped and the queue is
-/// drained; in a process whose subscriber is global, it runs for the life of the process.
-#[derive(Debug)]
+/// Drains the queue to the parent. It is a future: spawn it with [`Shipper::spawn`] (inside
+/// a Tokio runtime), `tokio::spawn(shipper)`, or await it. It finishes once the layer is
+/// dropped and the queue is drained; in a process whose subscriber is global, it runs for the
+/// life of the process. Dropping it unpolled stops shipping ([`Handle::flush`] then says so).
 pub struct Shipper {
+    fut: Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+}
+
+impl std::fmt::Debug for Shipper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shipper").finish_non_exhaustive()
+    }
+}
+
+impl Future for Shipper {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+impl Shipper {
+    /// Spawns the shipper on the current Tokio runtime (panics outside one, like
+    /// `tokio::spawn`).
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self)
+    }
+
+    /// Ships lines until the layer is dropped and the queue is drained (the same as
+    /// awaiting the shipper).
+    pub async fn run(self) {
+        self.await
+    }
+}
+
+/// The shipper's state; [`Shipper`] boxes its `run` future.
+#[derive(Debug)]
+pub(crate) struct ShipperTask {
     rx: mpsc::Receiver<String>,
     transport: Transport,
     addr: Addr,
@@ -220,9 +257,9 @@ struct Batch {
     lines: u64,
 }
 
-impl Shipper {
+impl ShipperTask {
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
+    pub(crate) fn shipper(
         rx: mpsc::Receiver<String>,
         transport: Transport,
         addr: Addr,
@@ -231,8 +268,8 @@ impl Shipper {
         simulated: bool,
         max_line_bytes: usize,
         shared: Arc<Shared>,
-    ) -> Self {
-        Shipper {
+    ) -> Shipper {
+        let task = ShipperTask {
             rx,
             transport,
             addr,
@@ -242,17 +279,13 @@ impl Shipper {
             max_line_bytes,
             _running: Running::new(shared.clone()),
             shared,
+        };
+        Shipper {
+            fut: Box::pin(task.run()),
         }
     }
 
-    /// Spawns [`Shipper::run`] on the current Tokio runtime (panics outside one, like
-    /// `tokio::spawn`).
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.run())
-    }
-
-    /// Ships lines until the layer is dropped and the queue is drained.
-    pub async fn run(mut self) {
+    async fn run(mut self) {
         let mut backoff = BACKOFF_MIN;
         let mut batch = Batch::default();
         loop {

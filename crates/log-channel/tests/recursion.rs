@@ -37,7 +37,7 @@ async fn an_event_logged_from_inside_the_layer_is_dropped_not_recursed() {
 
     let (lay, shipper, handle) = layer(Config::parent(enclave));
     tracing_subscriber::registry().with(lay).init();
-    shipper.spawn();
+    tokio::spawn(shipper); // the shipper is a future
 
     info!(event = "outer", error = ?Chatty);
     handle.flush(Duration::from_secs(10)).await.unwrap();
