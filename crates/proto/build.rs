@@ -7,7 +7,10 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     for (proto, descriptor) in [
-        ("proto/sigil/signer/v1/signer.proto", "signer_descriptor.bin"),
+        (
+            "proto/sigil/signer/v1/signer.proto",
+            "signer_descriptor.bin",
+        ),
         (
             "proto/sigil/provision/v1/provision.proto",
             "provision_descriptor.bin",

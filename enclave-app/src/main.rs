@@ -23,6 +23,8 @@ use sigil_provisioning::pb;
 use sigil_signer::SignerService;
 use sigil_transport::{Addr, Transport};
 use tracing::{error, info};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +65,9 @@ struct Cli {
     /// Serve gRPC without TLS. Simulation only.
     #[arg(long, requires = "simulate")]
     insecure_plaintext_grpc: bool,
+    /// Also write the log lines to stderr (the enclave console in debug mode).
+    #[arg(long)]
+    log_stderr: bool,
 }
 
 fn nsm(cli: &Cli) -> anyhow::Result<Arc<dyn Nsm>> {
@@ -91,10 +96,22 @@ fn nsm(cli: &Cli) -> anyhow::Result<Arc<dyn Nsm>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_writer(std::io::stderr)
+    let transport = match (&cli.sim_dir, cli.simulate) {
+        (Some(dir), _) => Transport::simulated(dir, cli.sim_cid),
+        (None, false) => Transport::native(),
+        (None, true) => {
+            eprintln!("enclave-app: --simulate needs --sim-dir");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Logs go to the parent as allow-listed JSON lines (vsock 7001) through a bounded queue
+    // that never blocks; the shipper starts with the runtime and buffers until then.
+    let mut log_config = sigil_log_channel::Config::new(transport.clone(), cli.log.clone());
+    log_config.mirror_stderr = cli.log_stderr;
+    let (layer, shipper, log) = sigil_log_channel::layer(log_config);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("info"))
+        .with(layer)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,22 +123,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    runtime.block_on(async move {
+        shipper.spawn();
+        let outcome = run(cli, transport, &log).await;
+        if let Err(e) = &outcome {
             error!(event = "enclave_exit", error = %format!("{e:#}"));
-            ExitCode::FAILURE
         }
-    }
+        // Deliver the last lines (the failure above included) before the process ends.
+        let _ = log.flush(Duration::from_secs(3)).await;
+        match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                // The console (debug-mode enclaves, the simulation's process runner).
+                eprintln!("enclave-app: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(
+    cli: Cli,
+    transport: Transport,
+    log: &sigil_log_channel::Handle,
+) -> anyhow::Result<()> {
     enclave_app::harden::reap_children_if_init();
-    let transport = match &cli.sim_dir {
-        Some(dir) => Transport::simulated(dir, cli.sim_cid),
-        None if cli.simulate => anyhow::bail!("--simulate needs --sim-dir"),
-        None => Transport::native(),
-    };
     let mut report = pb::BootReport::default();
     let nsm = match nsm(&cli) {
         Ok(n) => n,
@@ -149,12 +175,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             report.failed_step = e.step.as_str().into();
             report.reason = e.reason.clone();
             report.resources = Some(enclave_app::report::resources());
+            report.log_lines_dropped = log.dropped();
             send_report(&transport, &cli.provision, report).await;
             return Err(e.into());
         }
     };
     report.ok = true;
     report.resources = Some(enclave_app::report::resources());
+    report.log_lines_dropped = log.dropped();
     info!(event = "boot_complete", accounts = booted.keys.len() as u64);
     send_report(&transport, &cli.provision, report).await;
 

@@ -146,6 +146,14 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
     .unwrap();
     assert!(status.0.success(), "{:?}", status.0);
     a.collect(status.1);
+    let channel = a.channel.lock().unwrap().clone();
+    for event in ["boot_step_done", "boot_complete", "serving", "shutdown"] {
+        assert!(
+            channel.iter().any(|l| l.contains(&format!("\"{event}\""))),
+            "{event} on the log channel"
+        );
+    }
+    assert!(channel.iter().all(|l| l.contains("\"source\":\"enclave\"")));
     a.assert_no_secret_logged();
 }
 
@@ -169,7 +177,12 @@ async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
             "{step}: {:?} should mention {needle:?}",
             r.reason
         );
-        assert!(o.stderr.contains("boot_failed"), "{}", o.stderr);
+        assert!(
+            o.stderr
+                .contains(&format!("enclave-app: boot step {step}: ")),
+            "{}",
+            o.stderr
+        );
     };
 
     // A key policy for another image: KMS refuses this enclave's attestation.
@@ -243,6 +256,15 @@ async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
     let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
     expect(&o, "kms_decrypt", "gave up");
     assert!(o.report.as_ref().unwrap().kms_attempts > 1);
+
+    // Every failure also reached the parent's log port as an allow-listed JSON line.
+    let channel = a.channel.lock().unwrap().clone();
+    let failures = channel
+        .iter()
+        .filter(|l| l.contains("\"boot_failed\""))
+        .count();
+    assert_eq!(failures, 10, "boot_failed lines on the log channel");
+    assert!(channel.iter().any(|l| l.contains("\"kms_retry\"")));
 
     a.assert_no_secret_logged();
 }

@@ -166,8 +166,14 @@ async fn no_freed_block_holds_the_identity_or_a_share_after_unwrap_and_unseal() 
     drop(std::hint::black_box(CONTROL.to_vec()));
     tokio::time::sleep(Duration::from_millis(100)).await;
     TRACKING.store(false, Ordering::SeqCst);
-    assert!(FREED_BY_CODE[0].load(Ordering::SeqCst), "the inspection works");
-    assert!(!RETURNED_TO_SYSTEM[0].load(Ordering::SeqCst), "the allocator wipes");
+    assert!(
+        FREED_BY_CODE[0].load(Ordering::SeqCst),
+        "the inspection works"
+    );
+    assert!(
+        !RETURNED_TO_SYSTEM[0].load(Ordering::SeqCst),
+        "the allocator wipes"
+    );
     FREED_BY_CODE[0].store(false, Ordering::SeqCst);
 
     assert_eq!(unsealed.keys.len(), 2);

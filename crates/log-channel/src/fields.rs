@@ -33,6 +33,7 @@ pub const ALLOWED_FIELDS: &[&str] = &[
     "addr",
     "address",
     "attempt",
+    "backoff_ms",
     "bytes",
     "bytes_downstream",
     "bytes_upstream",

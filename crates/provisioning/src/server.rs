@@ -123,7 +123,10 @@ impl ProvisioningService {
     async fn bundle(&self) -> Result<pb::BootBundle, SourceError> {
         let identity_ciphertext = self.files.read(IDENTITY_FILE, true).await?;
         let key_shares_age = self.files.read(KEY_SHARES_FILE, true).await?;
-        let tls_bundle_age = self.files.read(TLS_BUNDLE_FILE, self.files.require_tls).await?;
+        let tls_bundle_age = self
+            .files
+            .read(TLS_BUNDLE_FILE, self.files.require_tls)
+            .await?;
         let total = identity_ciphertext.len() + key_shares_age.len() + tls_bundle_age.len();
         if total > MAX_BUNDLE_BYTES - (1 << 16) {
             return Err(SourceError(format!(

@@ -274,7 +274,10 @@ pub struct Appliance {
     pub enclave_pcr0: String,
     /// Everything logged, for the secret scan.
     pub logs: Vec<String>,
+    /// Lines received on the parent's log port (vsock 7001).
+    pub channel: Arc<std::sync::Mutex<Vec<String>>>,
     _route: tokio::task::JoinHandle<()>,
+    _log_receiver: tokio::task::JoinHandle<()>,
 }
 
 impl Appliance {
@@ -287,6 +290,17 @@ impl Appliance {
         let sim_dir = dir.path().join("vsock");
         std::fs::create_dir_all(&sim_dir).unwrap();
         let route = kms_route(&sim_dir, kms.port).await;
+        let channel = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log_listener = Transport::simulated(&sim_dir, 3)
+            .bind(&"vsock://any:7001".parse().unwrap())
+            .await
+            .unwrap();
+        let lines = channel.clone();
+        let log_receiver = tokio::spawn(sigil_log_channel::receive(
+            log_listener,
+            64 * 1024,
+            move |line| lines.lock().unwrap().push(line.value.to_string()),
+        ));
         let admin = sigil_kms_client::KmsClient::new(
             &sigil_kms_client::KmsConfig {
                 region: REGION.into(),
@@ -355,8 +369,10 @@ impl Appliance {
             },
             enclave_pcr0,
             logs: Vec::new(),
+            channel,
             dir,
             _route: route,
+            _log_receiver: log_receiver,
         };
         a.set_policy(&a.enclave_pcr0.clone()).await;
         let identity = a.identity.clone();
@@ -458,7 +474,7 @@ impl Appliance {
             .arg(&self.sim_dir)
             .arg("--sim-dev-root")
             .arg(&self.root_dir)
-            .args(["--bundle-deadline", "10s"])
+            .args(["--bundle-deadline", "10s", "--log-stderr"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -554,6 +570,7 @@ impl Appliance {
     /// Fails if any captured log line, report or kms-sim line holds a secret.
     pub fn assert_no_secret_logged(&self) {
         let mut hay: Vec<String> = self.logs.clone();
+        hay.extend(self.channel.lock().unwrap().iter().cloned());
         hay.extend(self.kms.log.lock().unwrap().iter().cloned());
         assert!(!hay.is_empty());
         for s in self.secrets() {
