@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
+use sigil_sim_parent as common;
 
 use std::time::{Duration, SystemTime};
 
@@ -49,6 +49,8 @@ async fn cosign(
     };
     let local = a
         .ceremony
+        .as_ref()
+        .unwrap()
         .key_store(1)
         .unwrap()
         .get(account)
@@ -62,6 +64,8 @@ async fn cosign(
 fn summary_key(a: &Appliance, account: &str) -> Vec<u8> {
     let s = a
         .ceremony
+        .as_ref()
+        .unwrap()
         .summary
         .accounts
         .iter()
@@ -72,7 +76,8 @@ fn summary_key(a: &Appliance, account: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boots_with_the_attested_unwrap_reports_and_signs() {
-    let mut a = Appliance::new().await;
+    let mut a =
+        Appliance::with_demo_shares(std::path::Path::new(env!("CARGO_BIN_EXE_enclave-app"))).await;
     let mut running = a.boot(&["--insecure-plaintext-grpc"]).await;
     let r = running.report.clone();
 
@@ -109,7 +114,7 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
             "listen"
         ]
     );
-    let res = r.resources.clone().unwrap();
+    let res = r.resources.unwrap();
     assert!(res.cpus >= 1 && res.rss_bytes > 0 && res.peak_rss_bytes >= res.rss_bytes);
 
     // Signatures through the served SignService, checked by independent verifiers.
@@ -160,7 +165,8 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
 /// Boots that must fail, one after the other on one appliance, each restored afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
-    let mut a = Appliance::new().await;
+    let mut a =
+        Appliance::with_demo_shares(std::path::Path::new(env!("CARGO_BIN_EXE_enclave-app"))).await;
     let good_shares = a.shares_ciphertext();
     let identity = a.identity.clone();
 

@@ -9,7 +9,7 @@
 
 #![allow(unsafe_code, clippy::unwrap_used, missing_docs)]
 
-mod common;
+use sigil_sim_parent as common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -125,7 +125,10 @@ fn needles(a: &common::Appliance) -> Vec<(String, bool, [u8; 16])> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_freed_block_holds_the_identity_or_a_share_after_unwrap_and_unseal() {
-    let a = common::Appliance::new().await;
+    let a = common::Appliance::with_demo_shares(std::path::Path::new(env!(
+        "CARGO_BIN_EXE_enclave-app"
+    )))
+    .await;
     NEEDLES.set(needles(&a)).unwrap();
 
     // The enclave's side, in this process: only the simulated vsock route to the parent.

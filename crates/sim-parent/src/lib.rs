@@ -1,10 +1,12 @@
-//! The test appliance around a real `enclave-app` process: kms-sim (the real binary) behind a
-//! parent-side KMS route on the simulation's vsock sockets, the parent's provisioning service
-//! (the library parent-agent uses), an age identity from `age-keygen`, key shares from a
-//! key-gen ceremony encrypted by the `age` CLI, and a KMS key whose policy binds Decrypt to
-//! the PCR0 of the enclave-app binary under test.
+//! The parent side of the simulation, for tests and benchmarks (never shipped): around a
+//! real `enclave-app` process it runs kms-sim (the real binary) behind a KMS route on the
+//! simulation's vsock sockets, the provisioning service (the library parent-agent uses), a
+//! log receiver on vsock 7001, an age identity from `age-keygen`, key shares sealed by the
+//! `age` CLI, and a KMS key whose policy binds Decrypt to the PCR0 of the enclave binary.
+//!
+//! Setup failures panic with a message: this crate is test support, like `sigil-testkit`.
 
-#![allow(dead_code, clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc, missing_docs)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -31,16 +33,22 @@ pub const SECRET: &str = "enclave/test/secret+KEY";
 pub const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "111122223333";
 
-/// A workspace binary next to this test's own directory (`cargo test --workspace` builds them).
+/// A workspace binary from the running program's target directory: beside it (a binary) or
+/// one level up (a test in `deps/`). `cargo test --workspace` builds them all.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build -p kms-sim` (or cargo test --workspace)",
-        p.display()
-    );
-    p
+    let dir = exe.parent().unwrap();
+    let candidates = [dir.join(name), dir.parent().unwrap().join(name)];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is missing next to {}: build it (cargo build -p {name})",
+                exe.display()
+            )
+        })
+        .clone()
 }
 
 /// The real kms-sim, killed on drop.
@@ -139,7 +147,7 @@ pub fn ceremony() -> Ceremony {
     std::fs::copy(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../testdata/INSECURE-test-primes.json"
+            "/../../testdata/INSECURE-test-primes.json"
         ),
         &pool,
     )
@@ -256,8 +264,10 @@ impl Drop for Running {
     }
 }
 
-/// The test appliance.
+/// The simulated parent around one enclave binary.
 pub struct Appliance {
+    /// The enclave-app binary under test (its PCR0 is what the key policy allows).
+    pub enclave_bin: PathBuf,
     pub dir: tempfile::TempDir,
     pub sim_dir: PathBuf,
     pub root_dir: PathBuf,
@@ -265,7 +275,8 @@ pub struct Appliance {
     pub kms: KmsSim,
     pub admin: sigil_kms_client::KmsClient,
     pub key_id: String,
-    pub ceremony: Ceremony,
+    /// The demo ceremony, when [`Appliance::with_demo_shares`] made one.
+    pub ceremony: Option<Ceremony>,
     pub identity: String,
     pub recipient: String,
     pub shares_plaintext: Vec<u8>,
@@ -281,8 +292,19 @@ pub struct Appliance {
 }
 
 impl Appliance {
-    /// Everything in place for a good boot.
-    pub async fn new() -> Appliance {
+    /// Everything in place for a good boot of `enclave_bin` with the demo ceremony's shares
+    /// (one ECDSA and one Ed25519 account, 2-of-3, the enclave is party 0).
+    pub async fn with_demo_shares(enclave_bin: &Path) -> Appliance {
+        let mut a = Appliance::new(enclave_bin).await;
+        let ceremony = ceremony();
+        a.shares_plaintext = ceremony.party_json(0).unwrap().to_vec();
+        a.seal_shares(&a.shares_plaintext.clone());
+        a.ceremony = Some(ceremony);
+        a
+    }
+
+    /// The parent side ready (KMS key with the policy, wrapped identity), with no shares yet.
+    pub async fn new(enclave_bin: &Path) -> Appliance {
         let dir = tempfile::tempdir().unwrap();
         let root_dir = dir.path().join("dev-root");
         DevRoot::generate().unwrap().save(&root_dir).unwrap();
@@ -331,25 +353,22 @@ impl Appliance {
             .unwrap()
             .key_id()
             .to_owned();
-        let enclave_pcr0 = ImageMeasurement::of_file(Path::new(env!("CARGO_BIN_EXE_enclave-app")))
-            .unwrap()
-            .pcr0_hex();
+        let enclave_pcr0 = ImageMeasurement::of_file(enclave_bin).unwrap().pcr0_hex();
         let bundle_dir = dir.path().join("bundle");
         std::fs::create_dir_all(&bundle_dir).unwrap();
         let (identity, recipient) = age_keygen(dir.path(), "identity.txt");
-        let ceremony = ceremony();
-        let shares_plaintext = ceremony.party_json(0).unwrap().to_vec();
         let a = Appliance {
+            enclave_bin: enclave_bin.to_owned(),
             sim_dir,
             root_dir,
             bundle_dir,
             kms,
             admin,
             key_id: key_id.clone(),
-            ceremony,
+            ceremony: None,
             identity,
             recipient,
-            shares_plaintext,
+            shares_plaintext: Vec::new(),
             config: pb::RuntimeConfig {
                 region: REGION.into(),
                 kms_key_id: key_id,
@@ -377,7 +396,6 @@ impl Appliance {
         a.set_policy(&a.enclave_pcr0.clone()).await;
         let identity = a.identity.clone();
         a.wrap_identity(&identity).await;
-        a.seal_shares(&a.shares_plaintext.clone());
         a
     }
 
@@ -468,7 +486,7 @@ impl Appliance {
             .dir
             .path()
             .join(format!("enclave-{}.log", self.logs.len()));
-        let child = Command::new(env!("CARGO_BIN_EXE_enclave-app"))
+        let child = Command::new(&self.enclave_bin)
             .arg("--simulate")
             .arg("--sim-dir")
             .arg(&self.sim_dir)
@@ -550,7 +568,11 @@ impl Appliance {
 
     /// The strings that must appear in no log line, report or error.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out = share_secrets(&self.shares_plaintext);
+        let mut out = if self.shares_plaintext.is_empty() {
+            Vec::new()
+        } else {
+            share_secrets(&self.shares_plaintext)
+        };
         let key = self
             .identity
             .lines()
