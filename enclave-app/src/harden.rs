@@ -148,6 +148,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_process_ends_up_undumpable_without_core_files() {
+        let nsm = sigil_nsm::SimulatedNsm::new(
+            sigil_nsm::DevRoot::generate().expect("root"),
+            &sigil_nsm::ImageMeasurement::of_bytes(b"test"),
+            "i-0",
+            None,
+        )
+        .expect("nsm");
+        let hardened = harden(&nsm).expect("hardening");
+        assert_eq!(nix::sys::prctl::get_dumpable(), Ok(false));
+        assert_eq!(getrlimit(Resource::RLIMIT_CORE), Ok((0, 0)));
+        // Whatever could not be applied is said, not hidden.
+        for w in &hardened.warnings {
+            assert!(!w.is_empty());
+        }
+    }
+
+    #[test]
     fn loopback_is_up_or_is_reported() {
         // On a development machine `lo` is up already: nothing to change.
         assert_eq!(bring_loopback_up(), Ok(false));

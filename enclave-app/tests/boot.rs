@@ -115,6 +115,14 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
         ]
     );
     let res = r.resources.unwrap();
+    // Hardened: no core files (the running process's own limits).
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", running.child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
+    assert_eq!(core.split_whitespace().nth(5), Some("0"), "{core}");
     assert!(res.cpus >= 1 && res.rss_bytes > 0 && res.peak_rss_bytes >= res.rss_bytes);
 
     // Signatures through the served SignService, checked by independent verifiers.
