@@ -51,7 +51,12 @@ struct TlsBundleArgs {
     #[arg(long, value_name = "PEM")]
     client_ca: PathBuf,
     /// age recipients of the service, comma-separated or repeated (age1...).
-    #[arg(long = "pubkeys", value_name = "AGE_RECIPIENT", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "pubkeys",
+        value_name = "AGE_RECIPIENT",
+        value_delimiter = ',',
+        required = true
+    )]
     pubkeys: Vec<String>,
     /// The sealed bundle to write (e.g. service_tls.json.age).
     #[arg(long, value_name = "FILE")]

@@ -108,7 +108,11 @@ pub fn seal_tls_bundle(opts: &TlsBundleOptions) -> Result<TlsBundleSummary, KeyG
         subject: bundle.leaf_subject().to_owned(),
         not_after: bundle.leaf_not_after().to_owned(),
         client_cas: bundle.client_ca_count(),
-        recipients: opts.recipients.iter().map(|r| r.trim().to_owned()).collect(),
+        recipients: opts
+            .recipients
+            .iter()
+            .map(|r| r.trim().to_owned())
+            .collect(),
         bytes,
         sha256,
     })

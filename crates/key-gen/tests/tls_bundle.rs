@@ -16,11 +16,7 @@ use common::*;
 
 fn dev_tls(dir: &Path) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-dev-tls.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .arg(dir)
-        .output()
-        .unwrap();
+    let out = Command::new("bash").arg(script).arg(dir).output().unwrap();
     assert!(
         out.status.success(),
         "make-dev-tls.sh: {}",
@@ -188,7 +184,12 @@ fn bad_inputs_leave_no_file() {
     let out_file = outdir.join("service_tls.json.age");
     let cases = [
         (
-            ("client.key", "server-chain.pem", "client-ca.pem", r.as_str()),
+            (
+                "client.key",
+                "server-chain.pem",
+                "client-ca.pem",
+                r.as_str(),
+            ),
             "does not match the public key",
         ),
         (
@@ -200,7 +201,12 @@ fn bad_inputs_leave_no_file() {
             "garbage.pem: client_ca_pem: no PEM CERTIFICATE",
         ),
         (
-            ("server-chain.pem", "server-chain.pem", "client-ca.pem", r.as_str()),
+            (
+                "server-chain.pem",
+                "server-chain.pem",
+                "client-ca.pem",
+                r.as_str(),
+            ),
             "no PEM private key",
         ),
         (
@@ -208,7 +214,12 @@ fn bad_inputs_leave_no_file() {
             "missing.pem",
         ),
         (
-            ("server.key", "server-chain.pem", "client-ca.pem", "age1nope"),
+            (
+                "server.key",
+                "server-chain.pem",
+                "client-ca.pem",
+                "age1nope",
+            ),
             "not an age X25519 recipient",
         ),
     ];

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use sigil_proto::v1::sign_service_server::SignServiceServer;
 use sigil_transport::{Listener, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use futures_util::StreamExt;
 use tonic::transport::server::Connected;
 use tracing::{info, warn};
 

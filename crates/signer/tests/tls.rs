@@ -95,7 +95,14 @@ async fn a_client_with_a_proper_certificate_signs_over_mutual_tls() {
     let pki = Pki::new();
     let svc = serve_tls(c.key_store(0).unwrap(), Limits::default(), &pki).await;
     let payload = b"\xec\x09\x85\x04\xa8\x17\xc8\x00 an Ethereum tx over mTLS".to_vec();
-    let req = request("tls-1", ETH, Scheme::EcdsaSecp256k1, "m/0/7", &payload, vec![0, 1]);
+    let req = request(
+        "tls-1",
+        ETH,
+        Scheme::EcdsaSecp256k1,
+        "m/0/7",
+        &payload,
+        vec![0, 1],
+    );
     let out = sigil_cosigner::cosign(
         svc.channel().await,
         vec![local_key(&c, 1, ETH)],
@@ -233,7 +240,8 @@ async fn attest_carries_the_spki_hash_of_the_certificate_presented_in_the_handsh
     let expected: [u8; 32] = Sha256::digest(&spki).into();
     assert_eq!(sigil_tls::spki_sha256_of(&presented).unwrap(), expected);
 
-    let mut client = pb::sign_service_client::SignServiceClient::new(channel_over(tls).await.unwrap());
+    let mut client =
+        pb::sign_service_client::SignServiceClient::new(channel_over(tls).await.unwrap());
     let doc = client
         .attest(pb::AttestRequest {
             nonce: b"fresh-nonce".to_vec(),
@@ -278,7 +286,10 @@ async fn a_client_that_never_finishes_its_handshake_blocks_no_one() {
         .connect(&svc.addr, Duration::from_secs(5))
         .await
         .unwrap();
-    partial.write_all(b"\x16\x03\x01\x02\x00\x01").await.unwrap();
+    partial
+        .write_all(b"\x16\x03\x01\x02\x00\x01")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let started = Instant::now();

@@ -72,7 +72,12 @@ impl Target {
             Some(dir) => Transport::simulated(dir, 3),
             None => Transport::native(),
         };
-        let tls = match (&self.tls_ca, &self.tls_cert, &self.tls_key, &self.tls_server_name) {
+        let tls = match (
+            &self.tls_ca,
+            &self.tls_cert,
+            &self.tls_key,
+            &self.tls_server_name,
+        ) {
             (Some(ca), Some(cert), Some(key), Some(name)) => Some(
                 sigil_tls::ClientTls::from_files(ca, cert, key, name, self.tls_pin_spki_sha256)
                     .context("client TLS")?,
