@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, missing_docs)]
-//! The `cosigner` binary against a running SignService on a Unix socket, with its share file
+//! The `cosigner` binary against a running SignService over mutual TLS on a Unix socket (TLS
+//! material made by the real `openssl` CLI with scripts/make-dev-tls.sh), with its share file
 //! encrypted by the real `age` CLI; every signature it prints is then checked outside Rust by
 //! `scripts/verify-signatures.py` (libsecp256k1 via coincurve, OpenSSL Ed25519 via
 //! cryptography), which also recovers the Ethereum address and compares it with key-gen's
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use sigil_key_gen::accounts::AccountSpec;
 use sigil_key_gen::ceremony::{Plan, split};
 use sigil_mpc::Scheme;
-use sigil_signer::{Limits, SignerService};
+use sigil_signer::{Limits, Security, SignerService};
 use sigil_transport::{Addr, Transport};
 
 fn repo() -> &'static Path {
@@ -66,7 +67,20 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
         .arg(d.join("party-1.json")));
     std::fs::remove_file(d.join("party-1.json")).unwrap();
 
-    // The service (party 0) on a Unix socket.
+    // Development PKI from the openssl CLI.
+    let tls = d.join("tls");
+    run(Command::new("bash")
+        .arg(repo().join("scripts/make-dev-tls.sh"))
+        .arg(&tls));
+    let bundle = sigil_tls::TlsBundle::from_pem_files(
+        &tls.join("server.key"),
+        &tls.join("server-chain.pem"),
+        &tls.join("client-ca.pem"),
+    )
+    .unwrap();
+    let pin = hex::encode(bundle.spki_sha256());
+
+    // The service (party 0) on a Unix socket, mutual TLS.
     let addr: Addr = format!("unix://{}", d.join("signer.sock").display())
         .parse()
         .unwrap();
@@ -83,17 +97,32 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
         ceremony.key_store(0).unwrap(),
         Arc::new(nsm),
         Limits::default(),
-    );
+    )
+    .with_tls_binding(bundle.spki_sha256());
     tokio::spawn(sigil_signer::serve(
         listener,
         service,
+        Security::MutualTls(bundle.server_config().unwrap()),
         std::future::pending(),
     ));
 
     let cosigner = env!("CARGO_BIN_EXE_cosigner");
+    let tls_args = |c: &mut Command, key: &str, pin: Option<&str>| {
+        c.arg("--tls-ca")
+            .arg(tls.join("server-ca.pem"))
+            .arg("--tls-cert")
+            .arg(tls.join("client.pem"))
+            .arg("--tls-key")
+            .arg(tls.join(key))
+            .args(["--tls-server-name", "signer.sigil.internal"]);
+        if let Some(pin) = pin {
+            c.args(["--tls-pin-spki-sha256", pin]);
+        }
+    };
     let sign = |account: &str, scheme: &str, path: &str, hash: &str, payload: &[u8]| {
         let mut c = Command::new(cosigner);
         c.arg("sign").arg("--endpoint").arg(addr.to_string());
+        tls_args(&mut c, "client.key", Some(&pin));
         c.arg("--shares")
             .arg(d.join("party-1.json.age"))
             .arg("--identity")
@@ -155,13 +184,16 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
     assert!(!verify(&bad).status.success());
 
     // public-key agrees with the summary's Ethereum address.
-    let pk = run(Command::new(cosigner).args([
+    let mut c = Command::new(cosigner);
+    c.args([
         "public-key",
         "--endpoint",
         &addr.to_string(),
         "--account",
         "eth-1",
-    ]));
+    ]);
+    tls_args(&mut c, "client.key", None);
+    let pk = run(&mut c);
     let pk: serde_json::Value = serde_json::from_str(&pk).unwrap();
     assert_eq!(
         pk["ethereum_address"],
@@ -172,6 +204,43 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
             .as_str()
     );
 
+    // A connection mode is required; plaintext against the TLS service fails; a wrong pin
+    // refuses the service; a client key that is not the certificate's is refused up front.
+    let base = [
+        "public-key",
+        "--endpoint",
+        &addr.to_string(),
+        "--account",
+        "eth-1",
+    ];
+    let out = Command::new(cosigner).args(base).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--tls-ca") && stderr.contains("--insecure-plaintext"),
+        "{stderr}"
+    );
+    let out = Command::new(cosigner)
+        .args(base)
+        .arg("--insecure-plaintext")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let mut c = Command::new(cosigner);
+    c.args(base);
+    tls_args(&mut c, "client.key", Some(&"00".repeat(32)));
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not the pinned one"), "{stderr}");
+    let mut c = Command::new(cosigner);
+    c.args(base);
+    tls_args(&mut c, "server.key", None);
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not match"), "{stderr}");
+
     // A wrong identity is a clear error, not a panic.
     run(Command::new("age-keygen")
         .arg("-o")
@@ -179,6 +248,7 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
     let out = Command::new(cosigner)
         .args([
             "sign",
+            "--insecure-plaintext",
             "--endpoint",
             &addr.to_string(),
             "--account",

@@ -10,7 +10,9 @@
 //! - [`primes`]: Paillier prime pools (`key-gen primes`), consumed by `split`;
 //! - [`ceremony`]: the split itself, in memory ([`ceremony::split`]), usable from tests of
 //!   other crates without age;
-//! - [`output`]: age encryption and the files of a run (share files, summary).
+//! - [`output`]: age encryption and the files of a run (share files, summary);
+//! - [`tls_bundle`]: `key-gen tls-bundle`, the service's TLS material sealed with age
+//!   (docs/tls.md).
 
 pub mod accounts;
 pub mod ceremony;
@@ -18,5 +20,6 @@ mod error;
 pub mod output;
 pub mod primes;
 pub mod summary;
+pub mod tls_bundle;
 
 pub use error::KeyGenError;

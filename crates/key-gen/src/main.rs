@@ -1,6 +1,7 @@
-//! `key-gen`: the offline key-share ceremony command (`split`, `primes`). A thin layer over the
-//! `sigil_key_gen` library: argument parsing, stdin for the child key, progress and the report
-//! on stderr. Procedure: docs/key-shares.md.
+//! `key-gen`: the offline key-share ceremony command (`split`, `primes`), and `tls-bundle`,
+//! which seals the SignService's TLS material. A thin layer over the `sigil_key_gen` library:
+//! argument parsing, stdin for the child key, progress and the report on stderr. Procedures:
+//! docs/key-shares.md, docs/tls.md.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -33,6 +34,36 @@ enum Command {
     Split(SplitArgs),
     /// Generate Paillier prime sets into a prime pool (SECRET file) for later `split --primes`.
     Primes(PrimesArgs),
+    /// Seal the SignService's TLS key, chain and client CAs into an age-encrypted
+    /// sigil-tls-bundle (validated first); prints a JSON summary line (no key material).
+    TlsBundle(TlsBundleArgs),
+}
+
+#[derive(Args)]
+struct TlsBundleArgs {
+    /// PEM private key of the service's certificate (PKCS#8, SEC1 or PKCS#1).
+    #[arg(long, value_name = "PEM")]
+    server_key: PathBuf,
+    /// PEM certificate chain, leaf first.
+    #[arg(long, value_name = "PEM")]
+    server_chain: PathBuf,
+    /// PEM certificate(s) of the CA(s) that issue accepted client certificates.
+    #[arg(long, value_name = "PEM")]
+    client_ca: PathBuf,
+    /// age recipients of the service, comma-separated or repeated (age1...).
+    #[arg(
+        long = "pubkeys",
+        value_name = "AGE_RECIPIENT",
+        value_delimiter = ',',
+        required = true
+    )]
+    pubkeys: Vec<String>,
+    /// The sealed bundle to write (e.g. service_tls.json.age).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -114,7 +145,9 @@ fn args_with_default_command() -> Vec<std::ffi::OsString> {
     let first = args.get(1).and_then(|a| a.to_str());
     let explicit = matches!(
         first,
-        None | Some("split" | "primes" | "help" | "-h" | "--help" | "-V" | "--version")
+        None | Some(
+            "split" | "primes" | "tls-bundle" | "help" | "-h" | "--help" | "-V" | "--version"
+        )
     );
     if !explicit {
         args.insert(1, "split".into());
@@ -127,6 +160,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Split(args) => run_split(args),
         Command::Primes(args) => run_primes(args),
+        Command::TlsBundle(args) => run_tls_bundle(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,6 +169,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_tls_bundle(args: TlsBundleArgs) -> anyhow::Result<()> {
+    let summary =
+        sigil_key_gen::tls_bundle::seal_tls_bundle(&sigil_key_gen::tls_bundle::TlsBundleOptions {
+            server_key: args.server_key,
+            server_chain: args.server_chain,
+            client_ca: args.client_ca,
+            recipients: args.pubkeys,
+            out: args.out,
+            force: args.force,
+        })?;
+    println!("{}", serde_json::to_string(&summary)?);
+    eprintln!(
+        "key-gen: sealed the TLS bundle for {} to {} recipient(s) in {}; gateways pin SPKI \
+         SHA-256 {} (the enclave attests it as user_data)",
+        summary.subject,
+        summary.recipients.len(),
+        summary.out,
+        summary.spki_sha256
+    );
+    Ok(())
 }
 
 fn default_threads() -> usize {

@@ -278,7 +278,9 @@ impl AppliancePath {
         let service = SignerService::new(keys, crate::fixture::nsm()?, limits(max_sessions));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let served = sigil_signer::serve(listener, service, async {
+            // The benchmark measures the service itself; TLS is not part of the figures.
+            let security = sigil_signer::Security::PlaintextForSimulation;
+            let served = sigil_signer::serve(listener, service, security, async {
                 let _ = stop_rx.await;
             })
             .await;

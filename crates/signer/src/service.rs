@@ -34,6 +34,10 @@ pub struct Limits {
     pub remembered_ids: usize,
     /// Largest gRPC message accepted.
     pub max_message_bytes: usize,
+    /// Longest a TLS handshake may take ([`Security::MutualTls`](crate::Security) only).
+    pub handshake_timeout: Duration,
+    /// TLS handshakes run at once; further connections wait in the listener's backlog.
+    pub max_handshakes: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +49,8 @@ impl Default for Limits {
             result_cache: 10_000,
             remembered_ids: 1_000_000,
             max_message_bytes: 2 * MAX_WIRE_MESSAGE_BYTES,
+            handshake_timeout: Duration::from_secs(10),
+            max_handshakes: 64,
         }
     }
 }
@@ -53,6 +59,8 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct SignerService {
     inner: Arc<Inner>,
+    /// SHA-256 of the TLS server key's SPKI, attested as `user_data` when set.
+    tls_binding: Option<[u8; 32]>,
 }
 
 struct Inner {
@@ -78,7 +86,22 @@ impl SignerService {
                 limits,
                 registry: Mutex::new(registry),
             }),
+            tls_binding: None,
         }
+    }
+
+    /// Binds attestation to the TLS key: every `Attest` answer carries exactly `spki_sha256`
+    /// (from [`sigil_tls::TlsBundle::spki_sha256`]) as the document's `user_data`, so a gateway
+    /// that verified the document can pin the key the enclave terminates TLS with. A caller's
+    /// own `user_data` is then refused (`INVALID_ARGUMENT`).
+    pub fn with_tls_binding(mut self, spki_sha256: [u8; 32]) -> Self {
+        self.tls_binding = Some(spki_sha256);
+        self
+    }
+
+    /// The TLS binding in force, if any.
+    pub fn tls_binding(&self) -> Option<[u8; 32]> {
+        self.tls_binding
     }
 
     /// The limits in force.
@@ -394,11 +417,21 @@ impl SignService for SignerService {
                 "nonce and user_data are limited to {MAX_ATTEST_FIELD} bytes"
             )));
         }
+        let user_data = match self.tls_binding {
+            Some(_) if !req.user_data.is_empty() => {
+                return Err(Status::invalid_argument(
+                    "user_data must be empty: this service sets it to the SHA-256 of its TLS \
+                     server key's SubjectPublicKeyInfo (pin that value); use nonce for freshness",
+                ));
+            }
+            Some(spki_sha256) => Some(spki_sha256.to_vec()),
+            None => (!req.user_data.is_empty()).then_some(req.user_data),
+        };
         let nsm = self.inner.nsm.clone();
         let simulated = nsm.is_simulated();
         let ask = AttestationRequest {
             nonce: (!req.nonce.is_empty()).then_some(req.nonce),
-            user_data: (!req.user_data.is_empty()).then_some(req.user_data),
+            user_data,
             public_key: None,
         };
         let document = tokio::task::spawn_blocking(move || nsm.attestation(&ask))

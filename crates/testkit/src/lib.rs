@@ -4,7 +4,11 @@
 //! from a table the test controls (with the TTL the test chooses) and NXDOMAIN otherwise,
 //! so resolver behaviour — TTL caching, names pointing at private ranges — is exercised
 //! over the wire rather than through a stub.
+//!
+//! [`pki`] issues throw-away CAs, server and client certificates (rcgen) for TLS tests.
 #![allow(clippy::unwrap_used, missing_docs)]
+
+pub mod pki;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -1,12 +1,16 @@
 //! `cosigner`: plays the other parties of a signing session against a SignService and prints
 //! the result as one JSON line. For tests, demos and Sign Gateway developers.
+//!
+//! Every command needs a connection mode: mutual TLS (`--tls-ca --tls-cert --tls-key
+//! --tls-server-name`, optionally `--tls-pin-spki-sha256`) or `--insecure-plaintext` for a
+//! service in simulation.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use sigil_mpc::{DerivationPath, Scheme, ThresholdKey};
 use sigil_proto::v1 as pb;
 use sigil_transport::{Addr, Transport};
@@ -26,10 +30,34 @@ enum Hash {
 }
 
 #[derive(Parser)]
+#[command(group(
+    ArgGroup::new("security")
+        .required(true)
+        .args(["tls_ca", "insecure_plaintext"])
+))]
 struct Target {
     /// SignService address: unix:///path, tcp://host:port or vsock://cid:port.
     #[arg(long)]
     endpoint: Addr,
+    /// PEM file of the CA(s) that issue the service's TLS certificate (mutual TLS).
+    #[arg(long, value_name = "PEM", requires_all = ["tls_cert", "tls_key", "tls_server_name"])]
+    tls_ca: Option<PathBuf>,
+    /// PEM file of this client's certificate chain (leaf first).
+    #[arg(long, value_name = "PEM", requires = "tls_ca")]
+    tls_cert: Option<PathBuf>,
+    /// PEM file of this client's private key.
+    #[arg(long, value_name = "PEM", requires = "tls_ca")]
+    tls_key: Option<PathBuf>,
+    /// The name the service's certificate must be valid for (e.g. signer.sigil.internal).
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    tls_server_name: Option<String>,
+    /// Also require the service's TLS key to hash (SHA-256 of its SubjectPublicKeyInfo) to
+    /// this value: the user_data of the enclave's verified attestation document. 64 hex digits.
+    #[arg(long, value_name = "HEX", requires = "tls_ca", value_parser = parse_pin)]
+    tls_pin_spki_sha256: Option<[u8; 32]>,
+    /// Connect without TLS (a service in simulation only).
+    #[arg(long)]
+    insecure_plaintext: bool,
     /// Simulated vsock: Unix sockets in this directory stand in for vsock addresses.
     #[arg(long)]
     vsock_sim_dir: Option<PathBuf>,
@@ -44,10 +72,34 @@ impl Target {
             Some(dir) => Transport::simulated(dir, 3),
             None => Transport::native(),
         };
-        sigil_cosigner::connect(transport, self.endpoint.clone(), self.connect_timeout)
-            .await
-            .with_context(|| format!("connecting to {}", self.endpoint))
+        let tls = match (
+            &self.tls_ca,
+            &self.tls_cert,
+            &self.tls_key,
+            &self.tls_server_name,
+        ) {
+            (Some(ca), Some(cert), Some(key), Some(name)) => Some(
+                sigil_tls::ClientTls::from_files(ca, cert, key, name, self.tls_pin_spki_sha256)
+                    .context("client TLS")?,
+            ),
+            _ => None,
+        };
+        sigil_cosigner::connect(
+            transport,
+            self.endpoint.clone(),
+            self.connect_timeout,
+            tls.as_ref(),
+        )
+        .await
+        .with_context(|| format!("connecting to {}", self.endpoint))
     }
+}
+
+fn parse_pin(s: &str) -> Result<[u8; 32], String> {
+    let bytes = hex::decode(s.trim()).map_err(|e| format!("not hex: {e}"))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("{} bytes, a SHA-256 is 32", b.len()))
 }
 
 #[derive(Subcommand)]

@@ -1,5 +1,6 @@
 //! Shared test fixtures: key shares from an in-memory ceremony, a running SignService on a
-//! Unix socket, and a raw stream client for protocol-level tests.
+//! Unix socket (plaintext, or mutual TLS with a throw-away PKI), and a raw stream client for
+//! protocol-level tests.
 
 #![allow(dead_code)]
 
@@ -11,7 +12,9 @@ use sigil_key_gen::accounts::AccountSpec;
 use sigil_key_gen::ceremony::{Ceremony, Plan, split};
 use sigil_mpc::{KeyStore, Scheme, ThresholdKey};
 use sigil_proto::v1 as pb;
-use sigil_signer::{Limits, SignerService};
+use sigil_signer::{Limits, Security, SignerService};
+use sigil_testkit::pki::Ca;
+use sigil_tls::{ClientTls, TlsBundle};
 use sigil_transport::{Addr, Transport};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -56,6 +59,8 @@ pub struct Running {
     pub service: SignerService,
     pub addr: Addr,
     pub dir: tempfile::TempDir,
+    /// The client side of the service's mutual TLS, if it serves TLS.
+    pub tls: Option<ClientTls>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -66,6 +71,7 @@ impl Running {
             Transport::native(),
             self.addr.clone(),
             Duration::from_secs(5),
+            self.tls.as_ref(),
         )
         .await
         .unwrap()
@@ -84,17 +90,78 @@ impl Running {
     }
 }
 
-/// Serves `keys` on a Unix socket in a fresh directory.
+/// The service's name in its TLS certificate.
+pub const SERVER_NAME: &str = "signer.sigil.internal";
+
+/// A throw-away PKI: the server's CA and bundle, and the CA of accepted client certificates.
+pub struct Pki {
+    pub server_ca: Ca,
+    pub client_ca: Ca,
+    pub bundle: TlsBundle,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let server_ca = Ca::new("sigil test server CA");
+        let client_ca = Ca::new("sigil test client CA");
+        let leaf = server_ca.server(SERVER_NAME);
+        let bundle = TlsBundle::from_pem(
+            zeroize::Zeroizing::new(leaf.key_pem),
+            format!("{}{}", leaf.cert_pem, server_ca.cert_pem),
+            client_ca.cert_pem.clone(),
+        )
+        .unwrap();
+        Pki {
+            server_ca,
+            client_ca,
+            bundle,
+        }
+    }
+
+    /// A client with a certificate from `issuer`, trusting the server's CA.
+    pub fn client(&self, issuer: &Ca, pin: Option<[u8; 32]>) -> ClientTls {
+        let me = issuer.client("gateway-test");
+        ClientTls {
+            ca_pem: self.server_ca.cert_pem.clone(),
+            cert_pem: me.cert_pem,
+            key_pem: zeroize::Zeroizing::new(me.key_pem),
+            server_name: SERVER_NAME.into(),
+            pin_spki_sha256: pin,
+        }
+    }
+}
+
+/// Serves `keys` on a Unix socket in a fresh directory, plaintext.
 pub async fn serve(keys: KeyStore, limits: Limits) -> Running {
+    serve_with(keys, limits, None).await
+}
+
+/// Serves `keys` over mutual TLS with `pki`'s bundle, the Attest binding set; the returned
+/// service's channels use a proper client certificate.
+pub async fn serve_tls(keys: KeyStore, limits: Limits, pki: &Pki) -> Running {
+    serve_with(keys, limits, Some(pki)).await
+}
+
+async fn serve_with(keys: KeyStore, limits: Limits, pki: Option<&Pki>) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("signer.sock");
     let addr: Addr = format!("unix://{}", path.display()).parse().unwrap();
     let listener = Transport::native().bind(&addr).await.unwrap();
-    let service = SignerService::new(keys, nsm(), limits);
+    let mut service = SignerService::new(keys, nsm(), limits);
+    let (security, tls) = match pki {
+        Some(pki) => {
+            service = service.with_tls_binding(pki.bundle.spki_sha256());
+            (
+                Security::MutualTls(pki.bundle.server_config().unwrap()),
+                Some(pki.client(&pki.client_ca, None)),
+            )
+        }
+        None => (Security::PlaintextForSimulation, None),
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let svc = service.clone();
     let task = tokio::spawn(async move {
-        sigil_signer::serve(listener, svc, async {
+        sigil_signer::serve(listener, svc, security, async {
             let _ = rx.await;
         })
         .await
@@ -104,6 +171,7 @@ pub async fn serve(keys: KeyStore, limits: Limits) -> Running {
         service,
         addr,
         dir,
+        tls,
         shutdown: Some(tx),
         task,
     }
