@@ -8,10 +8,9 @@ use sha2::{Digest, Sha256};
 use sigil_kms_client::KmsClient;
 use sigil_nsm::Nsm;
 use sigil_provisioning::pb;
-use sigil_signer::Limits;
+use sigil_signer::{Limits, Security};
 use sigil_transport::{Addr, Listener, Transport};
 use tracing::{Instrument, info, info_span};
-use zeroize::Zeroizing;
 
 use crate::report;
 use crate::unseal::{Sealed, unseal};
@@ -97,8 +96,10 @@ pub struct Options {
 pub struct Booted {
     /// The account map.
     pub keys: sigil_mpc::KeyStore,
-    /// The TLS bundle's JSON, if any.
-    pub tls_json: Option<Zeroizing<Vec<u8>>>,
+    /// Mutual TLS, or plaintext in simulation.
+    pub security: Security,
+    /// SHA-256 of the TLS key's SubjectPublicKeyInfo, for `Attest`'s user_data.
+    pub tls_binding: Option<[u8; 32]>,
     /// The bound listener.
     pub listener: Listener,
     /// Signing limits from the runtime configuration.
@@ -232,13 +233,25 @@ pub async fn boot(opts: &Options, report: &mut pb::BootReport) -> Result<Booted,
         accounts = unsealed.keys.len() as u64
     );
 
-    if unsealed.tls_json.is_none() && !opts.plaintext_grpc {
-        return Err(StepError::new(
-            Step::Tls,
-            "the boot bundle has no TLS material (service_tls.json.age); plaintext gRPC needs \
-             --simulate --insecure-plaintext-grpc",
-        ));
-    }
+    let (security, tls_binding) = match (&unsealed.tls, opts.plaintext_grpc) {
+        (Some(tls), _) => {
+            let config = tls
+                .server_config()
+                .map_err(|e| StepError::new(Step::Tls, e))?;
+            let spki = tls.spki_sha256();
+            report.tls_spki_sha256 = hex::encode(spki);
+            info!(event = "tls_ready", sha256 = %report.tls_spki_sha256);
+            (Security::MutualTls(config), Some(spki))
+        }
+        (None, true) => (Security::PlaintextForSimulation, None),
+        (None, false) => {
+            return Err(StepError::new(
+                Step::Tls,
+                "the boot bundle has no TLS material (service_tls.json.age); plaintext gRPC \
+                 needs --simulate --insecure-plaintext-grpc",
+            ));
+        }
+    };
 
     let listener = timed(report, Step::Listen, async {
         opts.transport
@@ -249,7 +262,8 @@ pub async fn boot(opts: &Options, report: &mut pb::BootReport) -> Result<Booted,
     .await?;
     Ok(Booted {
         keys: unsealed.keys,
-        tls_json: unsealed.tls_json,
+        security,
+        tls_binding,
         listener,
         limits: runtime.limits,
     })

@@ -186,7 +186,10 @@ async fn run(
     info!(event = "boot_complete", accounts = booted.keys.len() as u64);
     send_report(&transport, &cli.provision, report).await;
 
-    let service = SignerService::new(booted.keys, nsm, booted.limits);
+    let mut service = SignerService::new(booted.keys, nsm, booted.limits);
+    if let Some(spki) = booted.tls_binding {
+        service = service.with_tls_binding(spki);
+    }
     let shutdown = async {
         if let Ok(mut term) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -198,7 +201,7 @@ async fn run(
         info!(event = "shutdown", reason = "SIGTERM");
     };
     info!(event = "serving", addr = %cli.listen);
-    sigil_signer::serve(booted.listener, service, shutdown)
+    sigil_signer::serve(booted.listener, service, booted.security, shutdown)
         .await
         .context("serving the SignService")?;
     Ok(())

@@ -1,5 +1,5 @@
 //! Opens the sealed bundle in memory: the age identity KMS released, the key shares and the
-//! SignService's TLS material, all age-encrypted to that identity.
+//! SignService's TLS material (`sigil-tls-bundle`), all age-encrypted to that identity.
 //!
 //! Wiping discipline: the identity's text is parsed in place (no copies), every plaintext is
 //! decrypted into a `Zeroizing` buffer sized before the first byte is written (so no
@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use sigil_mpc::KeyStore;
+use sigil_tls::TlsBundle;
 use zeroize::Zeroizing;
 
 use crate::boot::{Step, StepError};
@@ -27,8 +28,8 @@ pub struct Sealed<'a> {
 pub struct Unsealed {
     /// The validated account map.
     pub keys: KeyStore,
-    /// The TLS bundle's JSON (`sigil-tls-bundle`), if one was sealed.
-    pub tls_json: Option<Zeroizing<Vec<u8>>>,
+    /// The SignService's TLS material, validated, if one was sealed.
+    pub tls: Option<TlsBundle>,
     /// SHA-256 of the plaintext share file (for the boot report).
     pub key_shares_plaintext_sha256: [u8; 32],
     /// Steps completed and their durations, in order.
@@ -48,7 +49,7 @@ pub fn unseal(identity: Zeroizing<Vec<u8>>, sealed: &Sealed<'_>) -> Result<Unsea
         sigil_provisioning::KEY_SHARES_FILE,
     )
     .map_err(|e| StepError::new(Step::DecryptShares, e))?;
-    let tls_json = if sealed.tls_bundle_age.is_empty() {
+    let tls_plaintext = if sealed.tls_bundle_age.is_empty() {
         None
     } else {
         Some(
@@ -79,9 +80,24 @@ pub fn unseal(identity: Zeroizing<Vec<u8>>, sealed: &Sealed<'_>) -> Result<Unsea
         ));
     }
     steps.push((Step::ValidateShares, t.elapsed()));
+
+    let t = Instant::now();
+    let tls = tls_plaintext
+        .map(|json| {
+            TlsBundle::from_json(&json).map_err(|e| {
+                StepError::new(
+                    Step::Tls,
+                    format!("{}: {e}", sigil_provisioning::TLS_BUNDLE_FILE),
+                )
+            })
+        })
+        .transpose()?;
+    if tls.is_some() {
+        steps.push((Step::Tls, t.elapsed()));
+    }
     Ok(Unsealed {
         keys,
-        tls_json,
+        tls,
         key_shares_plaintext_sha256,
         steps,
     })

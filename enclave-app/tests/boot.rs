@@ -15,7 +15,10 @@ use sha2::{Digest, Sha256};
 use sigil_mpc::Scheme;
 use sigil_proto::v1 as spb;
 use sigil_provisioning::{IDENTITY_FILE, KEY_SHARES_FILE};
+use sigil_testkit::pki::Ca;
+use sigil_tls::{ClientTls, TlsBundle};
 use sigil_transport::Transport;
+use zeroize::Zeroizing;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -25,19 +28,72 @@ fn sha256_file(a: &Appliance, name: &str) -> String {
     ))
 }
 
+const SERVER_NAME: &str = "signer.sigil.internal";
+
+/// A development PKI: the SignService's CA and certificate, the gateways' client CA.
+struct Pki {
+    server_ca: Ca,
+    server: sigil_testkit::pki::Leaf,
+    client_ca: Ca,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let server_ca = Ca::new("sigil test server CA");
+        let server = server_ca.server(SERVER_NAME);
+        Pki {
+            server_ca,
+            server,
+            client_ca: Ca::new("sigil test gateway CA"),
+        }
+    }
+
+    /// The sealed bundle's plaintext.
+    fn bundle_json(&self) -> Vec<u8> {
+        TlsBundle::from_pem(
+            Zeroizing::new(self.server.key_pem.clone()),
+            self.server.cert_pem.clone(),
+            self.client_ca.cert_pem.clone(),
+        )
+        .unwrap()
+        .to_json()
+        .to_vec()
+    }
+
+    /// A gateway with a certificate from `ca`, pinning `pin`.
+    fn client(&self, ca: &Ca, pin: Option<[u8; 32]>) -> ClientTls {
+        let leaf = ca.client("sign-gateway");
+        ClientTls {
+            ca_pem: self.server_ca.cert_pem.clone(),
+            cert_pem: leaf.cert_pem,
+            key_pem: Zeroizing::new(leaf.key_pem),
+            server_name: SERVER_NAME.into(),
+            pin_spki_sha256: pin,
+        }
+    }
+}
+
+async fn channel(
+    a: &Appliance,
+    tls: Option<&ClientTls>,
+) -> Result<tonic::transport::Channel, sigil_cosigner::ConnectError> {
+    sigil_cosigner::connect(
+        Transport::simulated(&a.sim_dir, 3),
+        "vsock://16:50051".parse().unwrap(),
+        Duration::from_secs(5),
+        tls,
+    )
+    .await
+}
+
 async fn cosign(
     a: &Appliance,
+    tls: Option<&ClientTls>,
     account: &str,
     scheme: Scheme,
     payload: &[u8],
 ) -> sigil_cosigner::Outcome {
-    let channel = sigil_cosigner::connect(
-        Transport::simulated(&a.sim_dir, 3),
-        "vsock://16:50051".parse().unwrap(),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let channel = channel(a, tls).await.unwrap();
     let request = sigil_cosigner::Request {
         session_id: sigil_cosigner::random_session_id(),
         account_id: account.into(),
@@ -78,7 +134,9 @@ fn summary_key(a: &Appliance, account: &str) -> Vec<u8> {
 async fn boots_with_the_attested_unwrap_reports_and_signs() {
     let mut a =
         Appliance::with_demo_shares(std::path::Path::new(env!("CARGO_BIN_EXE_enclave-app"))).await;
-    let mut running = a.boot(&["--insecure-plaintext-grpc"]).await;
+    let pki = Pki::new();
+    a.seal_tls(&pki.bundle_json());
+    let mut running = a.boot(&[]).await;
     let r = running.report.clone();
 
     // The report: evidence, digests, counts, timings, resources.
@@ -111,6 +169,7 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
             "kms_decrypt",
             "decrypt_shares",
             "validate_shares",
+            "tls",
             "listen"
         ]
     );
@@ -125,9 +184,49 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
     assert_eq!(core.split_whitespace().nth(5), Some("0"), "{core}");
     assert!(res.cpus >= 1 && res.rss_bytes > 0 && res.peak_rss_bytes >= res.rss_bytes);
 
+    // The TLS key is the one sealed, and Attest binds it: a gateway pins what is attested.
+    let served = sigil_tls::spki_sha256_of(&pki.server.cert_der.clone().into()).unwrap();
+    assert_eq!(r.tls_spki_sha256, hex::encode(served));
+    let gateway = pki.client(&pki.client_ca, Some(served));
+    let attested = spb::sign_service_client::SignServiceClient::new(
+        channel(&a, Some(&gateway)).await.unwrap(),
+    )
+    .attest(spb::AttestRequest {
+        nonce: b"gateway nonce".to_vec(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    let doc = sigil_attestation::parse(&attested.document).unwrap();
+    assert_eq!(doc.user_data.as_deref(), Some(&served[..]));
+    assert_eq!(doc.nonce.as_deref(), Some(&b"gateway nonce"[..]));
+    assert_eq!(hex::encode(&doc.pcrs[&0]), a.enclave_pcr0);
+
+    // Callers without the right certificate, or pinning another key, get nowhere.
+    let stranger = pki.client(&Ca::new("another CA"), None);
+    let refused = match channel(&a, Some(&stranger)).await {
+        Err(_) => true,
+        Ok(ch) => spb::sign_service_client::SignServiceClient::new(ch)
+            .attest(spb::AttestRequest::default())
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a client certificate from another CA was accepted");
+    let mispinned = pki.client(&pki.client_ca, Some([7; 32]));
+    assert!(channel(&a, Some(&mispinned)).await.is_err());
+    assert!(
+        channel(&a, None).await.is_err()
+            || spb::sign_service_client::SignServiceClient::new(channel(&a, None).await.unwrap())
+                .attest(spb::AttestRequest::default())
+                .await
+                .is_err(),
+        "plaintext gRPC was served"
+    );
+
     // Signatures through the served SignService, checked by independent verifiers.
     let payload = b"an Ethereum transaction, RLP-encoded".to_vec();
-    let out = cosign(&a, ETH, Scheme::EcdsaSecp256k1, &payload).await;
+    let out = cosign(&a, Some(&gateway), ETH, Scheme::EcdsaSecp256k1, &payload).await;
     let digest = <sha3::Keccak256 as sha3::Digest>::digest(&payload);
     let sig = k256::ecdsa::Signature::from_slice(&out.result.signature).unwrap();
     use k256::ecdsa::signature::hazmat::PrehashVerifier;
@@ -136,7 +235,7 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
         .verify_prehash(&digest, &sig)
         .unwrap();
     let msg = b"a Solana message".to_vec();
-    let out = cosign(&a, SOL, Scheme::Ed25519, &msg).await;
+    let out = cosign(&a, Some(&gateway), SOL, Scheme::Ed25519, &msg).await;
     ed25519_dalek::VerifyingKey::from_bytes(&summary_key(&a, SOL).try_into().unwrap())
         .unwrap()
         .verify_strict(
@@ -265,6 +364,12 @@ async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
     let o = a.boot_to_failure(&[]).await;
     expect(&o, "tls", "service_tls.json.age");
 
+    // A sealed TLS bundle that is not one.
+    a.seal_tls(br#"{"format":"sigil-tls-bundle","version":1}"#);
+    let o = a.boot_to_failure(&[]).await;
+    expect(&o, "tls", "service_tls.json.age");
+    std::fs::remove_file(a.bundle_dir.join(sigil_provisioning::TLS_BUNDLE_FILE)).unwrap();
+
     // KMS down: retried with backoff, then a clear failure within the deadline.
     a.kms.stop();
     let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
@@ -277,7 +382,7 @@ async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
         .iter()
         .filter(|l| l.contains("\"boot_failed\""))
         .count();
-    assert_eq!(failures, 10, "boot_failed lines on the log channel");
+    assert_eq!(failures, 11, "boot_failed lines on the log channel");
     assert!(channel.iter().any(|l| l.contains("\"kms_retry\"")));
 
     a.assert_no_secret_logged();
