@@ -9,12 +9,18 @@
 //! share with a random chain code (HD enabled). Ed25519: FROST `split`, party index i holding
 //! FROST identifier i + 1.
 //!
+//! Accounts are dealt independently of each other, each with fresh randomness drawn from the
+//! OS RNG by the thread dealing it, so they are dealt in parallel on every core (chunks of
+//! accounts from one queue) and put back in plan order; the aux data stays once per run.
+//!
 //! A given child key is used as is: for secp256k1 the 32-byte secret scalar (1 ≤ k < n); for
 //! Ed25519 the 32-byte RFC 8032 seed, whose signing scalar is clamp(SHA-512(seed)[..32]) mod ℓ,
 //! so the group key equals the seed's standard Ed25519 public key.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use cggmp24::generic_ec::{NonZero, Point, SecretScalar};
 use cggmp24::key_share::AuxInfo;
@@ -305,25 +311,29 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
         None
     };
 
+    // Every account is dealt on its own (fresh randomness from the OS RNG, no state shared
+    // between accounts), so accounts are dealt in parallel and put back in plan order.
+    let child = plan.child_key.as_ref();
+    let dealt = in_parallel(&plan.accounts, |spec| match (spec.scheme, &group) {
+        (Scheme::EcdsaSecp256k1, Some(group)) => split_ecdsa(spec, n, t, child, group),
+        (Scheme::EcdsaSecp256k1, None) => Err(KeyGenError::Dealer("no ECDSA group".into())),
+        (Scheme::Ed25519, _) => split_ed25519(spec, n, t, child),
+    })?;
     let mut accounts = Vec::with_capacity(plan.accounts.len());
-    for spec in &plan.accounts {
-        let summary = match (spec.scheme, &group) {
-            (Scheme::EcdsaSecp256k1, Some(group)) => split_ecdsa(
-                spec,
-                n,
-                t,
-                plan.child_key.as_ref(),
-                group,
-                &mut shares,
-                &mut rng,
-            )?,
-            (Scheme::EcdsaSecp256k1, None) => {
-                return Err(KeyGenError::Dealer("no ECDSA group".into()));
-            }
-            (Scheme::Ed25519, _) => {
-                split_ed25519(spec, n, t, plan.child_key.as_ref(), &mut shares, &mut rng)?
-            }
-        };
+    for Dealt {
+        shares: parts,
+        summary,
+    } in dealt
+    {
+        if parts.len() != shares.len() {
+            return Err(KeyGenError::Dealer(format!(
+                "account {:?}: the dealer returned shares for the wrong number of parties",
+                summary.account_id
+            )));
+        }
+        for (file, part) in shares.iter_mut().zip(parts) {
+            file.accounts.push(part);
+        }
         accounts.push(summary);
     }
 
@@ -374,15 +384,84 @@ fn group_id(aux: &AuxInfo) -> String {
     format!("secp256k1-{}", hex::encode(&h.finalize()[..8]))
 }
 
+/// One account, dealt: its entry in every party's file (index = party) and its summary.
+struct Dealt {
+    shares: Vec<AccountShare>,
+    summary: AccountSummary,
+}
+
+/// Accounts handed to a thread at a time.
+const DEAL_CHUNK: usize = 64;
+
+/// One chunk's first index and its results.
+type DealtChunk<U> = (usize, Result<Vec<U>, KeyGenError>);
+
+/// Runs `f` over `items` on every available core, results in input order; fails with the
+/// first error by input order. The calling thread works too; a helper thread that cannot be
+/// spawned is simply missing.
+fn in_parallel<T, U, F>(items: &[T], f: F) -> Result<Vec<U>, KeyGenError>
+where
+    T: Sync,
+    U: Send,
+    F: Fn(&T) -> Result<U, KeyGenError> + Sync,
+{
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len().div_ceil(DEAL_CHUNK)).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let done: Mutex<Vec<DealtChunk<U>>> = Mutex::new(Vec::new());
+    let work = || {
+        while !failed.load(Ordering::Relaxed) {
+            let start = next.fetch_add(DEAL_CHUNK, Ordering::Relaxed);
+            let Some(chunk) = items.get(start..items.len().min(start + DEAL_CHUNK)) else {
+                return;
+            };
+            if chunk.is_empty() {
+                return;
+            }
+            let result: Result<Vec<U>, KeyGenError> = chunk.iter().map(&f).collect();
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            done.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((start, result));
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            let _ = std::thread::Builder::new().spawn_scoped(scope, work);
+        }
+        work();
+    });
+    let mut chunks = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+    chunks.sort_unstable_by_key(|(start, _)| *start);
+    let mut out = Vec::with_capacity(items.len());
+    for (start, result) in chunks {
+        if start != out.len() {
+            break;
+        }
+        out.extend(result?);
+    }
+    if out.len() != items.len() {
+        return Err(KeyGenError::Dealer(
+            "an account was not dealt (a dealing thread stopped)".into(),
+        ));
+    }
+    Ok(out)
+}
+
 fn split_ecdsa(
     spec: &AccountSpec,
     n: u16,
     t: u16,
     child: Option<&ChildKey>,
     group: &str,
-    shares: &mut [ShareFile],
-    rng: &mut rand_core::OsRng,
-) -> Result<AccountSummary, KeyGenError> {
+) -> Result<Dealt, KeyGenError> {
+    let rng = &mut rand_core::OsRng;
     let fail = |why: String| KeyGenError::Dealer(format!("account {:?}: {why}", spec.account_id));
     let mut builder = cggmp24::trusted_dealer::builder::<Secp256k1, SecurityLevel128>(n)
         .set_threshold(Some(t))
@@ -416,17 +495,18 @@ fn split_ecdsa(
         bytes: point_bytes(&public),
     };
     let public_hex = hex::encode(&public_key.bytes);
-    for (file, core) in shares.iter_mut().zip(cores) {
-        file.accounts.push(AccountShare {
+    let shares = cores
+        .into_iter()
+        .map(|core| AccountShare {
             account_id: spec.account_id.clone(),
             public_key: public_hex.clone(),
             share: SchemeShare::EcdsaSecp256k1 {
                 group: group.to_owned(),
                 core: Box::new(core),
             },
-        });
-    }
-    Ok(AccountSummary {
+        })
+        .collect();
+    let summary = AccountSummary {
         account_id: spec.account_id.clone(),
         scheme: Scheme::EcdsaSecp256k1,
         threshold: t,
@@ -434,7 +514,8 @@ fn split_ecdsa(
         public_key: public_hex,
         chain_code: Some(hex::encode(chain_code)),
         ethereum_address: public_key.ethereum_address(),
-    })
+    };
+    Ok(Dealt { shares, summary })
 }
 
 fn split_ed25519(
@@ -442,9 +523,8 @@ fn split_ed25519(
     n: u16,
     t: u16,
     child: Option<&ChildKey>,
-    shares: &mut [ShareFile],
-    rng: &mut rand_core::OsRng,
-) -> Result<AccountSummary, KeyGenError> {
+) -> Result<Dealt, KeyGenError> {
+    let rng = &mut rand_core::OsRng;
     let fail = |why: String| KeyGenError::Dealer(format!("account {:?}: {why}", spec.account_id));
     let (key, expected) = match child {
         Some(c) => {
@@ -467,14 +547,15 @@ fn split_ed25519(
         ));
     }
     let public_hex = hex::encode(&public);
-    for (i, file) in (0..n).zip(shares.iter_mut()) {
+    let mut shares = Vec::with_capacity(usize::from(n));
+    for i in 0..n {
         let id = identifier(i).map_err(|e| fail(e.to_string()))?;
         let share = secret_shares
             .remove(&id)
             .ok_or_else(|| fail(format!("FROST returned no share for party {i}")))?;
         let key_package =
             KeyPackage::try_from(share).map_err(|e| fail(format!("party {i}'s share: {e}")))?;
-        file.accounts.push(AccountShare {
+        shares.push(AccountShare {
             account_id: spec.account_id.clone(),
             public_key: public_hex.clone(),
             share: SchemeShare::Ed25519 {
@@ -487,7 +568,7 @@ fn split_ed25519(
     if !secret_shares.is_empty() {
         return Err(fail("FROST returned shares for unknown parties".into()));
     }
-    Ok(AccountSummary {
+    let summary = AccountSummary {
         account_id: spec.account_id.clone(),
         scheme: Scheme::Ed25519,
         threshold: t,
@@ -495,7 +576,8 @@ fn split_ed25519(
         public_key: public_hex,
         chain_code: None,
         ethereum_address: None,
-    })
+    };
+    Ok(Dealt { shares, summary })
 }
 
 /// Sizes of one file's compact JSON: the largest account entry per scheme and the group aux.

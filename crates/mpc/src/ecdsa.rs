@@ -1,6 +1,18 @@
 //! ECDSA secp256k1 with cggmp24: full interactive t-of-n signing (presign + online round run
 //! back to back, so a presignature exists only inside one session and is never reused), with
 //! non-hardened SLIP-10 derivation fixed before the protocol starts.
+//!
+//! Memory: the aux data of a signer group (this party's Paillier key, every party's Paillier
+//! modulus and ring-Pedersen parameters: ~10–13 KB) is the same for every account of the
+//! group, so it is validated once ([`GroupAux`]) and shared by reference (`Arc`); an
+//! [`EcdsaKey`] owns only its core share (~0.6 KB). cggmp24's signing API wants one owned
+//! `KeyShare` (core + aux); [`EcdsaKey::session_share`] assembles it when a session signs
+//! (a few microseconds next to a ~3 s signature; measured by
+//! `crates/mpc/examples/load_keystore.rs`) and it is dropped when the session ends. Like the
+//! copies cggmp24 itself makes during a session, its big integers are not wiped (the backend
+//! has no zeroizing integer type); the scalar share `x` is (generic-ec's `SecretScalar`).
+
+use std::sync::Arc;
 
 use cggmp24::generic_ec::{NonZero, Point, Scalar};
 use cggmp24::hd_wallet::Slip10;
@@ -22,37 +34,123 @@ use crate::{
 /// The cggmp24 protocol message, as carried in [`WireMessage::payload`] (JSON).
 pub type ProtocolMsg = cggmp24::signing::msg::Msg<Secp256k1, Sha256>;
 
-/// The service's (or any party's) share of one secp256k1 account key.
+/// One party's aux data of a cggmp24 signer group, checked for that party once and shared by
+/// every account of the group. Cloning shares it.
+#[derive(Clone)]
+pub struct GroupAux {
+    aux: Arc<AuxInfo>,
+    party: u16,
+}
+
+impl GroupAux {
+    /// Checks what cggmp24 checks when it joins a core share of party `party` with `aux`
+    /// (`KeyShare::from_parts`), minus what depends on the account: one ring-Pedersen
+    /// parameter set per Paillier modulus, `party` is one of them, and its modulus is p·q.
+    /// (`aux` itself was validated by cggmp24 when it was parsed: sizes, gcds.)
+    pub fn new(aux: AuxInfo, party: u16) -> Result<Self, MpcError> {
+        let bad = |why: &str| MpcError::InvalidRequest(format!("aux data of party {party}: {why}"));
+        if aux.pedersen_params.len() != aux.N.len() {
+            return Err(bad(
+                "aux data has a different number of Paillier moduli and ring-Pedersen parameters",
+            ));
+        }
+        let n_i = aux
+            .N
+            .get(usize::from(party))
+            .ok_or_else(|| bad("the party index is not a party of the aux data"))?;
+        if *n_i != &aux.p * &aux.q {
+            return Err(bad("this party's Paillier modulus is not p·q"));
+        }
+        Ok(Self {
+            aux: Arc::new(aux),
+            party,
+        })
+    }
+
+    /// Number of parties of the group.
+    pub fn parties(&self) -> usize {
+        self.aux.N.len()
+    }
+
+    /// The party the aux data belongs to.
+    pub fn party(&self) -> u16 {
+        self.party
+    }
+
+    /// The shared aux data.
+    pub fn aux(&self) -> &Arc<AuxInfo> {
+        &self.aux
+    }
+}
+
+/// The service's (or any party's) share of one secp256k1 account key: its core share and a
+/// reference to its signer group's aux data.
 pub struct EcdsaKey {
-    share: KeyShare<Secp256k1>,
+    core: IncompleteKeyShare<Secp256k1>,
+    aux: Arc<AuxInfo>,
 }
 
 impl EcdsaKey {
     /// Joins a validated core share with its signer group's aux data; checks they belong
-    /// together and that the key supports HD derivation.
+    /// together and that the key supports HD derivation. The aux data is this key's alone;
+    /// keys of one group should share it through [`GroupAux`] and [`Self::with_group`].
     pub fn from_parts(core: IncompleteKeyShare<Secp256k1>, aux: AuxInfo) -> Result<Self, MpcError> {
-        let share = KeyShare::from_parts((core, aux)).map_err(|e| {
-            MpcError::InvalidRequest(format!(
-                "core share and aux data do not match: {}",
-                e.into_error()
-            ))
-        })?;
-        if !share.core.is_hd_wallet() {
+        let group = GroupAux::new(aux, core.i)?;
+        Self::with_group(core, &group)
+    }
+
+    /// Joins a validated core share with a group's checked aux data (shared, not copied):
+    /// the same checks as [`Self::from_parts`].
+    pub fn with_group(
+        core: IncompleteKeyShare<Secp256k1>,
+        group: &GroupAux,
+    ) -> Result<Self, MpcError> {
+        let bad = |why: &str| {
+            MpcError::InvalidRequest(format!("core share and aux data do not match: {why}"))
+        };
+        if core.i != group.party {
+            return Err(bad("the core share belongs to another party"));
+        }
+        if core.public_shares.len() != group.parties() {
+            return Err(bad(
+                "the core share and the group have different party counts",
+            ));
+        }
+        if !core.is_hd_wallet() {
             return Err(MpcError::InvalidRequest(
                 "key share has no chain code (HD derivation disabled)".into(),
             ));
         }
-        Ok(Self { share })
+        Ok(Self {
+            core,
+            aux: Arc::clone(&group.aux),
+        })
     }
 
-    /// The underlying cggmp24 share (for the bare-library benchmark).
-    pub fn share(&self) -> &KeyShare<Secp256k1> {
-        &self.share
+    /// The complete cggmp24 key share a signing session needs, assembled from the core share
+    /// and a copy of the group's aux data (and checked again by cggmp24). Dropped by the
+    /// caller when the session ends.
+    pub fn session_share(&self) -> Result<KeyShare<Secp256k1>, MpcError> {
+        KeyShare::from_parts((self.core.clone(), AuxInfo::clone(&self.aux))).map_err(|e| {
+            MpcError::InvalidRequest(format!(
+                "core share and aux data do not match: {}",
+                e.into_error()
+            ))
+        })
+    }
+
+    /// The core share.
+    pub fn core(&self) -> &IncompleteKeyShare<Secp256k1> {
+        &self.core
+    }
+
+    /// The signer group's aux data, shared with the group's other keys.
+    pub fn aux(&self) -> &Arc<AuxInfo> {
+        &self.aux
     }
 
     fn child_public_key(&self, path: &DerivationPath) -> Result<Point<Secp256k1>, MpcError> {
-        self.share
-            .core
+        self.core
             .derive_child_public_key::<Slip10, _>(path.indexes().iter().copied())
             .map(|k| k.public_key)
             .map_err(|e| MpcError::InvalidRequest(format!("derivation path {path}: {e}")))
@@ -70,12 +168,11 @@ impl ThresholdKey for EcdsaKey {
     }
 
     fn party_index(&self) -> u16 {
-        self.share.core.i
+        self.core.i
     }
 
     fn threshold(&self) -> u16 {
-        self.share
-            .core
+        self.core
             .vss_setup
             .as_ref()
             .map_or_else(|| self.parties(), |v| v.min_signers)
@@ -83,7 +180,7 @@ impl ThresholdKey for EcdsaKey {
 
     fn parties(&self) -> u16 {
         // A validated share has at most u16::MAX public shares.
-        u16::try_from(self.share.core.public_shares.len()).unwrap_or(u16::MAX)
+        u16::try_from(self.core.public_shares.len()).unwrap_or(u16::MAX)
     }
 
     fn public_key(&self, path: &DerivationPath) -> Result<PublicKey, MpcError> {
@@ -130,7 +227,8 @@ impl ThresholdKey for EcdsaKey {
         };
         let eid = ExecutionId::new(session.execution_id());
         let mut rng = rand_core::OsRng;
-        let builder = cggmp24::signing(eid, position, &session.parties, &self.share)
+        let share = self.session_share()?;
+        let builder = cggmp24::signing(eid, position, &session.parties, &share)
             .set_derivation_path(session.path.indexes().iter().copied())
             .map_err(|e| MpcError::InvalidRequest(format!("derivation path: {e}")))?;
         let mut machine = builder.sign_sync(&mut rng, data.as_ref());
