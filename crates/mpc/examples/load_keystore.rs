@@ -34,6 +34,18 @@ fn status_kb(field: &str) -> u64 {
         .unwrap()
 }
 
+/// CPU time (user + system) of this process so far, in milliseconds (/proc/self/stat; the
+/// kernel counts in clock ticks, usually 10 ms).
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 * 10.0
+}
+
 /// Resets VmHWM to the current RSS (Linux ≥ 4.0).
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -75,9 +87,10 @@ fn main() {
     let rss_with_input = status_kb("VmRSS");
     let peak_reset = reset_peak();
 
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), cpu_ms());
     let store = KeyStore::from_json(&json).unwrap();
     let load = started.elapsed();
+    let load_cpu = cpu_ms() - cpu_before;
 
     let rss_loaded = status_kb("VmRSS");
     let peak = status_kb("VmHWM");
@@ -88,8 +101,11 @@ fn main() {
     let per_account = (rss_store_only.saturating_sub(rss_before) * 1024) as f64 / accounts as f64;
 
     // The ECDSA session cost needs the file again: measured after the figures above.
-    let json = Zeroizing::new(std::fs::read(&path).unwrap());
-    let session_us = session_share_us(&json, 1000);
+    let session_us = if store.ecdsa_groups().is_empty() {
+        None
+    } else {
+        session_share_us(&Zeroizing::new(std::fs::read(&path).unwrap()), 1000)
+    };
 
     let report = serde_json::json!({
         "file": path,
@@ -99,6 +115,7 @@ fn main() {
         "ecdsa_groups": store.ecdsa_groups(),
         "threads": std::thread::available_parallelism().map_or(1, usize::from),
         "load_ms": (load.as_secs_f64() * 1e4).round() / 10.0,
+        "load_cpu_ms": load_cpu,
         "rss_before_kb": rss_before,
         "rss_with_input_kb": rss_with_input,
         "rss_loaded_kb": rss_loaded,

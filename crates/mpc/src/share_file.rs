@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use cggmp24::IncompleteKeyShare;
-use cggmp24::key_share::AuxInfo;
+use cggmp24::key_share::{AuxInfo, DirtyIncompleteKeyShare};
 use cggmp24::supported_curves::Secp256k1;
 use frost_ed25519::keys::{KeyPackage, PublicKeyPackage};
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 
 use crate::ecdsa::{EcdsaKey, GroupAux};
-use crate::ed25519::Ed25519Key;
+use crate::ed25519::{Ed25519Key, EncodedKeyPackage, EncodedPublicKeyPackage, EncodedShare};
 use crate::json::{self, Within};
 use crate::parallel::{Ordered, threads_for, try_map_ordered};
 use crate::{DerivationPath, MAX_PARTIES, ThresholdKey};
@@ -157,6 +157,39 @@ fn part<'a>(json: &'a [u8], raw: &'a RawValue) -> (&'a [u8], Within<'a>) {
     (bytes, Within::new(json, bytes))
 }
 
+/// An account entry as [`KeyStore::from_json`] decodes it: [`AccountShare`]'s encoding, with
+/// the shares left for the engines to check faster than the libraries' own decoders do
+/// (`EcdsaKey::check_with_group`, `Ed25519Key::from_encoded`); same fields, same names.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountIn<'a> {
+    account_id: String,
+    #[serde(borrow)]
+    public_key: Cow<'a, str>,
+    #[serde(borrow)]
+    share: ShareIn<'a>,
+}
+
+/// [`SchemeShare`]'s encoding, decoded without the libraries' checks (done afterwards).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::large_enum_variant)] // one at a time per thread, moved into the engine key
+enum ShareIn<'a> {
+    #[serde(rename = "ecdsa-secp256k1")]
+    EcdsaSecp256k1 {
+        group: String,
+        core: Box<DirtyIncompleteKeyShare<Secp256k1>>,
+    },
+    #[serde(rename = "ed25519")]
+    Ed25519 {
+        parties: u16,
+        #[serde(borrow)]
+        key_package: EncodedKeyPackage<'a>,
+        #[serde(borrow)]
+        public_key_package: EncodedPublicKeyPackage<'a>,
+    },
+}
+
 /// Just the id of an account entry, to name an entry that does not decode.
 #[derive(Deserialize)]
 struct AccountIdOnly<'a> {
@@ -212,50 +245,88 @@ impl Groups {
 /// A validated account: its id, its key, and the index of its ECDSA group.
 type Loaded = (String, Arc<dyn ThresholdKey>, Option<usize>);
 
+/// A share as decoded by either path: [`SchemeShare`] (validated by the libraries' decoders)
+/// or [`ShareIn`] (checked by the engines).
+#[allow(clippy::large_enum_variant)] // one at a time per thread, moved into the engine key
+enum AnyShare<'a> {
+    Decoded(SchemeShare),
+    Raw(ShareIn<'a>),
+}
+
 /// Validates one decoded account of party `me` into its engine key.
-fn account_key(me: u16, groups: &Groups, account: AccountShare) -> Result<Loaded, ShareFileError> {
-    let AccountShare {
-        account_id: id,
-        public_key,
-        share,
-    } = account;
+fn account_key(
+    me: u16,
+    groups: &Groups,
+    id: String,
+    public_key: &str,
+    share: AnyShare<'_>,
+) -> Result<Loaded, ShareFileError> {
     let fail = |reason: String| ShareFileError::Account {
         account_id: id.clone(),
         reason,
     };
     validate_account_id(&id).map_err(fail)?;
     let mut group_index = None;
-    let key: Arc<dyn ThresholdKey> = match share {
-        SchemeShare::EcdsaSecp256k1 { group, core } => {
-            let index = *groups
-                .index
-                .get(&group)
-                .ok_or_else(|| fail(format!("ECDSA group {group:?} is not in the file")))?;
-            group_index = Some(index);
-            let aux = groups
-                .aux
-                .get(index)
-                .ok_or_else(|| fail(format!("ECDSA group {group:?} is not in the file")))?;
-            if core.i != me {
-                return Err(fail(format!(
-                    "share belongs to party {}, the file to party {me}",
-                    core.i
-                )));
-            }
-            Arc::new(EcdsaKey::with_group(*core, aux).map_err(|e| fail(e.to_string()))?)
+    let group_of = |group: &str| {
+        let index = *groups
+            .index
+            .get(group)
+            .ok_or_else(|| fail(format!("ECDSA group {group:?} is not in the file")))?;
+        let aux = groups
+            .aux
+            .get(index)
+            .ok_or_else(|| fail(format!("ECDSA group {group:?} is not in the file")))?;
+        Ok::<_, ShareFileError>((index, aux))
+    };
+    let other_party = |i: u16| {
+        fail(format!(
+            "share belongs to party {i}, the file to party {me}"
+        ))
+    };
+    let ed25519_parties = |parties: u16| {
+        if (2..=MAX_PARTIES).contains(&parties) {
+            Ok(())
+        } else {
+            Err(fail("party count out of range".into()))
         }
-        SchemeShare::Ed25519 {
+    };
+    let engine = |e: crate::MpcError| fail(e.to_string());
+    let key: Arc<dyn ThresholdKey> = match share {
+        AnyShare::Decoded(SchemeShare::EcdsaSecp256k1 { group, core }) => {
+            let (index, aux) = group_of(&group)?;
+            group_index = Some(index);
+            if core.i != me {
+                return Err(other_party(core.i));
+            }
+            Arc::new(EcdsaKey::with_group(*core, aux).map_err(engine)?)
+        }
+        AnyShare::Raw(ShareIn::EcdsaSecp256k1 { group, core }) => {
+            let (index, aux) = group_of(&group)?;
+            group_index = Some(index);
+            if core.i != me {
+                return Err(other_party(core.i));
+            }
+            Arc::new(EcdsaKey::check_with_group(*core, aux).map_err(engine)?)
+        }
+        AnyShare::Decoded(SchemeShare::Ed25519 {
             parties,
             key_package,
             public_key_package,
-        } => {
-            if !(2..=MAX_PARTIES).contains(&parties) {
-                return Err(fail("party count out of range".into()));
-            }
-            Arc::new(
-                Ed25519Key::new(me, parties, key_package, public_key_package)
-                    .map_err(|e| fail(e.to_string()))?,
-            )
+        }) => {
+            ed25519_parties(parties)?;
+            Arc::new(Ed25519Key::new(me, parties, key_package, public_key_package).map_err(engine)?)
+        }
+        AnyShare::Raw(ShareIn::Ed25519 {
+            parties,
+            key_package,
+            public_key_package,
+        }) => {
+            ed25519_parties(parties)?;
+            let encoded = EncodedShare {
+                key_package,
+                public_key_package,
+            };
+            Arc::new(Ed25519Key::from_encoded(me, parties, encoded).map_err(engine)?)
         }
     };
     if key.parties() > MAX_PARTIES || key.threshold() < 2 || key.threshold() > key.parties() {
@@ -264,7 +335,7 @@ fn account_key(me: u16, groups: &Groups, account: AccountShare) -> Result<Loaded
     let root = key
         .public_key(&DerivationPath::root())
         .map_err(|e| fail(e.to_string()))?;
-    if hex::decode(&public_key).ok().as_deref() != Some(root.bytes.as_slice()) {
+    if hex::decode(public_key).ok().as_deref() != Some(root.bytes.as_slice()) {
         return Err(fail("public_key does not match the share".into()));
     }
     Ok((id, key, group_index))
@@ -311,9 +382,10 @@ impl KeyStore {
             threads,
             |index, raw| {
                 let (bytes, at) = part(json, raw);
-                let account: AccountShare =
+                let account: AccountIn<'_> =
                     json::decode_in(bytes, at).map_err(|e| unnamed(index, bytes, e))?;
-                account_key(me, &groups, account)
+                let share = AnyShare::Raw(account.share);
+                account_key(me, &groups, account.account_id, &account.public_key, share)
             },
             |index| ShareFileError::Malformed(format!("accounts[{index}]: validation failed")),
         );
@@ -333,7 +405,10 @@ impl KeyStore {
         let decoded = try_map_ordered(
             file.accounts,
             threads,
-            |_, account| account_key(me, &groups, account),
+            |_, account: AccountShare| {
+                let share = AnyShare::Decoded(account.share);
+                account_key(me, &groups, account.account_id, &account.public_key, share)
+            },
             |index| ShareFileError::Malformed(format!("accounts[{index}]: validation failed")),
         );
         Self::collect(me, groups, decoded)

@@ -145,8 +145,21 @@ fn many_accounts_load_share_one_aux_and_bad_ones_are_named() {
         let x = v["accounts"][1]["share"]["ecdsa-secp256k1"]["core"]["x"].clone();
         v["accounts"][317]["share"]["ecdsa-secp256k1"]["core"]["x"] = x;
     });
-    assert!(e.contains("account \"acct-317\""), "{e}");
-    assert!(e.contains("invalid value"), "{e}");
+    assert!(
+        e.contains("account \"acct-317\": invalid request: invalid core share: the secret share does not match"),
+        "{e}"
+    );
+
+    // Another party's public share that is not on the account's polynomial.
+    let e = refused(&|v| {
+        let other =
+            v["accounts"][2]["share"]["ecdsa-secp256k1"]["core"]["public_shares"][1].clone();
+        v["accounts"][318]["share"]["ecdsa-secp256k1"]["core"]["public_shares"][1] = other;
+    });
+    assert!(
+        e.contains("account \"acct-318\": invalid request: invalid core share: the public shares do not match"),
+        "{e}"
+    );
 
     // A public key that is not the share's.
     let e = refused(&|v| {
@@ -200,7 +213,10 @@ fn many_accounts_load_share_one_aux_and_bad_ones_are_named() {
     let e = refused(&|v| {
         v["accounts"][100]["share"]["ecdsa-secp256k1"]["core"]["i"] = 1.into();
     });
-    assert!(e.contains("account \"acct-100\""), "{e}");
+    assert!(
+        e.contains("account \"acct-100\": share belongs to party 1, the file to party 0"),
+        "{e}"
+    );
     let e = refused(&|v| {
         v["accounts"][101]["share"]["ecdsa-secp256k1"]["group"] = "h".into();
     });
@@ -243,4 +259,178 @@ fn malformed_files_give_positions_in_the_file() {
     assert!(e.contains("malformed: Data error at line 1"), "{e}");
     let e = KeyStore::from_json(b"[").err().unwrap().to_string();
     assert!(e.contains("malformed: Eof error"), "{e}");
+}
+
+/// Ed25519 packages are decoded by the loader's own path (each point once); `from_file` takes
+/// FROST's decoders. Both must accept and refuse the same files.
+#[test]
+fn ed25519_fast_decoding_agrees_with_frost() {
+    let (mut shares, pkp) = frost_ed25519::keys::generate_with_dealer(
+        3,
+        2,
+        frost_ed25519::keys::IdentifierList::Default,
+        rand_core::OsRng,
+    )
+    .unwrap();
+    let me = sigil_mpc::ed25519::identifier(1).unwrap();
+    let kp = frost_ed25519::keys::KeyPackage::try_from(shares.remove(&me).unwrap()).unwrap();
+    let file = ShareFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        party_index: 1,
+        ecdsa_groups: BTreeMap::new(),
+        accounts: vec![AccountShare {
+            account_id: "sol".into(),
+            public_key: hex::encode(pkp.verifying_key().serialize().unwrap()),
+            share: SchemeShare::Ed25519 {
+                parties: 3,
+                key_package: kp,
+                public_key_package: pkp,
+            },
+        }],
+    };
+    let base = serde_json::to_value(&file).unwrap();
+    fn share(v: &mut Value) -> &mut Value {
+        &mut v["accounts"][0]["share"]["ed25519"]
+    }
+    let hex_ids: Vec<String> =
+        base["accounts"][0]["share"]["ed25519"]["public_key_package"]["verifying_shares"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+    let (id0, id2) = (hex_ids[0].clone(), hex_ids[2].clone());
+    const ORDER_2: &str = "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f";
+    type Tamper = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Tamper)> = vec![
+        ("valid", Box::new(|_| {})),
+        (
+            "signing share of another party",
+            Box::new(|v| {
+                share(v)["key_package"]["signing_share"] =
+                    "0100000000000000000000000000000000000000000000000000000000000000".into();
+            }),
+        ),
+        (
+            "key package's verifying share is another party's",
+            Box::new(move |v| {
+                let other = share(v)["public_key_package"]["verifying_shares"][&id0].clone();
+                share(v)["key_package"]["verifying_share"] = other;
+            }),
+        ),
+        (
+            "package's share of this party replaced",
+            Box::new({
+                let (id0, id1) = (hex_ids[0].clone(), hex_ids[1].clone());
+                move |v| {
+                    let other = share(v)["public_key_package"]["verifying_shares"][&id0].clone();
+                    share(v)["public_key_package"]["verifying_shares"][&id1] = other;
+                }
+            }),
+        ),
+        (
+            "another party's share has small order",
+            Box::new(move |v| {
+                share(v)["public_key_package"]["verifying_shares"][&id2] = ORDER_2.into();
+            }),
+        ),
+        (
+            "group key of the key package only",
+            Box::new(|v| {
+                let other = share(v)["key_package"]["verifying_share"].clone();
+                share(v)["key_package"]["verifying_key"] = other;
+            }),
+        ),
+        (
+            "group key has small order in both packages",
+            Box::new(|v| {
+                share(v)["key_package"]["verifying_key"] = ORDER_2.into();
+                share(v)["public_key_package"]["verifying_key"] = ORDER_2.into();
+            }),
+        ),
+        (
+            "upper-case hex",
+            Box::new(|v| {
+                let s = share(v)["key_package"]["verifying_share"]
+                    .as_str()
+                    .unwrap()
+                    .to_uppercase();
+                share(v)["key_package"]["verifying_share"] = s.into();
+            }),
+        ),
+        (
+            "header version 1",
+            Box::new(|v| share(v)["key_package"]["header"]["version"] = 1.into()),
+        ),
+        (
+            "another ciphersuite",
+            Box::new(|v| {
+                share(v)["public_key_package"]["header"]["ciphersuite"] =
+                    "FROST-RISTRETTO255-SHA512-v1".into()
+            }),
+        ),
+        (
+            "an unknown field",
+            Box::new(|v| share(v)["key_package"]["extra"] = 1.into()),
+        ),
+        (
+            "min_signers 3 in the key package",
+            Box::new(|v| share(v)["key_package"]["min_signers"] = 3.into()),
+        ),
+        (
+            "no min_signers in the public key package",
+            Box::new(|v| {
+                share(v)["public_key_package"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("min_signers");
+            }),
+        ),
+        (
+            "a party missing",
+            Box::new({
+                let id2 = hex_ids[2].clone();
+                move |v| {
+                    share(v)["public_key_package"]["verifying_shares"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove(&id2);
+                }
+            }),
+        ),
+        ("two parties", Box::new(|v| share(v)["parties"] = 2.into())),
+        (
+            "a point that is not hex",
+            Box::new(|v| share(v)["key_package"]["verifying_key"] = "zz".into()),
+        ),
+    ];
+    for (name, tamper) in cases {
+        let mut v = base.clone();
+        tamper(&mut v);
+        let fast = KeyStore::from_json(&serde_json::to_vec(&v).unwrap());
+        let frost = serde_json::from_value::<ShareFile>(v.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|f| KeyStore::from_file(f).map_err(|e| e.to_string()));
+        assert_eq!(
+            fast.is_ok(),
+            frost.is_ok(),
+            "{name}: {:?} vs {:?}",
+            fast.err().map(|e| e.to_string()),
+            frost.err()
+        );
+        let accepted = [
+            "valid",
+            "upper-case hex",
+            "no min_signers in the public key package",
+        ];
+        assert_eq!(fast.is_ok(), accepted.contains(&name), "{name}");
+        if let Ok(store) = fast {
+            let key = store.get("sol").unwrap();
+            assert_eq!(
+                hex::encode(key.public_key(&DerivationPath::root()).unwrap().bytes),
+                base["accounts"][0]["public_key"].as_str().unwrap()
+            );
+        }
+    }
 }
