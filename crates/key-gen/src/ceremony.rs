@@ -30,6 +30,7 @@ use curve25519_dalek::Scalar as EdScalar;
 use curve25519_dalek::edwards::EdwardsPoint;
 use frost_ed25519::SigningKey;
 use frost_ed25519::keys::{IdentifierList, KeyPackage};
+use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 use sigil_mpc::ecdsa::point_bytes;
 use sigil_mpc::ed25519::identifier;
@@ -225,7 +226,7 @@ impl Ceremony {
             .shares
             .get(usize::from(party))
             .ok_or_else(|| KeyGenError::Input(format!("party {party} is not in this ceremony")))?;
-        let json = output::to_json_zeroizing(file)
+        let json = file_json(file)
             .map_err(|e| KeyGenError::Dealer(format!("encoding party {party}'s file: {e}")))?;
         let store = KeyStore::from_json(&json).map_err(|e| {
             KeyGenError::Dealer(format!("party {party}'s file does not validate: {e}"))
@@ -247,7 +248,7 @@ impl Ceremony {
                 "party index or account count differs from the plan".into()
             ));
         }
-        for a in &self.summary.accounts {
+        in_parallel(&self.summary.accounts, |a| {
             let key = store
                 .get(&a.account_id)
                 .ok_or_else(|| bad(format!("account {:?} is missing", a.account_id)))?;
@@ -264,8 +265,9 @@ impl Ceremony {
                     a.account_id
                 )));
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .map(drop)
     }
 }
 
@@ -580,18 +582,83 @@ fn split_ed25519(
     Ok(Dealt { shares, summary })
 }
 
+/// The file's header fields and groups: [`ShareFile`]'s encoding with no account (same
+/// fields, same order; `accounts` is last).
+#[derive(Serialize)]
+struct FileOutline<'a> {
+    format: &'a str,
+    version: u32,
+    party_index: u16,
+    ecdsa_groups: &'a BTreeMap<String, EcdsaGroup>,
+    accounts: [(); 0],
+}
+
+/// A file as compact JSON in a zeroizing buffer of exactly its size, byte for byte what
+/// `serde_json::to_writer` writes, with the accounts encoded in parallel: each thread encodes
+/// a chunk of accounts into a zeroizing buffer of its own (sized exactly, so it never
+/// reallocates), and the chunks are copied into the final buffer and wiped.
+pub fn file_json(file: &ShareFile) -> Result<Zeroizing<Vec<u8>>, KeyGenError> {
+    let encoding = |e: serde_json::Error| KeyGenError::Dealer(format!("encoding: {e}"));
+    let outline = FileOutline {
+        format: &file.format,
+        version: file.version,
+        party_index: file.party_index,
+        ecdsa_groups: &file.ecdsa_groups,
+        accounts: [],
+    };
+    let head = output::to_json_zeroizing(&outline).map_err(encoding)?;
+    // `...,"accounts":[]}`: the accounts go between the brackets.
+    let head = head
+        .strip_suffix(b"]}")
+        .ok_or_else(|| KeyGenError::Dealer("encoding: unexpected file outline".into()))?;
+    let chunks: Vec<&[AccountShare]> = file.accounts.chunks(DEAL_CHUNK).collect();
+    let parts = in_parallel(&chunks, |chunk| {
+        let (first, rest) = chunk
+            .split_first()
+            .ok_or_else(|| KeyGenError::Dealer("encoding: an empty chunk".into()))?;
+        let len = rest.iter().try_fold(rest.len(), |n, a| {
+            Ok::<_, serde_json::Error>(n + output::json_len(a)?)
+        });
+        let len = len.and_then(|n| Ok(n + output::json_len(first)?));
+        let mut buf = Zeroizing::new(Vec::with_capacity(len.map_err(encoding)?));
+        serde_json::to_writer(&mut *buf, first).map_err(encoding)?;
+        for account in rest {
+            buf.push(b',');
+            serde_json::to_writer(&mut *buf, account).map_err(encoding)?;
+        }
+        Ok(buf)
+    })?;
+    let commas = parts.len().saturating_sub(1);
+    let total = head.len() + parts.iter().map(|p| p.len()).sum::<usize>() + commas + 2;
+    let mut json = Zeroizing::new(Vec::with_capacity(total));
+    json.extend_from_slice(head);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        json.extend_from_slice(part);
+    }
+    json.extend_from_slice(b"]}");
+    if json.len() != json.capacity() {
+        return Err(KeyGenError::Dealer(
+            "encoding: the file's size was mispredicted".into(),
+        ));
+    }
+    Ok(json)
+}
+
 /// Sizes of one file's compact JSON: the largest account entry per scheme and the group aux.
 fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
     let len = |r: Result<usize, serde_json::Error>| {
         r.map_err(|e| KeyGenError::Dealer(format!("encoding: {e}")))
     };
+    let lengths = in_parallel(&file.accounts, |account| len(output::json_len(account)))?;
     let mut sizes = Sizes::default();
-    for account in &file.accounts {
+    for (account, bytes) in file.accounts.iter().zip(lengths) {
         let scheme = match account.share {
             SchemeShare::EcdsaSecp256k1 { .. } => Scheme::EcdsaSecp256k1,
             SchemeShare::Ed25519 { .. } => Scheme::Ed25519,
         };
-        let bytes = len(output::json_len(account))?;
         let entry = sizes
             .bytes_per_account
             .entry(scheme.as_str().to_owned())
