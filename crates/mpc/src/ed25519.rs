@@ -19,6 +19,7 @@ use frost::round2::SignatureShare;
 use frost::{Ciphersuite, Ed25519Sha512, Identifier, SigningPackage, VerifyingKey};
 use frost_ed25519 as frost;
 use serde::Deserialize;
+use zeroize::Zeroize;
 
 use crate::{
     DerivationPath, MessageIo, MpcError, PublicKey, Scheme, Session, SignData, Signature,
@@ -59,6 +60,13 @@ pub(crate) struct EncodedKeyPackage<'a> {
     #[serde(borrow)]
     verifying_key: Cow<'a, str>,
     min_signers: u16,
+}
+
+/// The decoded signing share is a plain copy (`SigningShare` is `Copy`): wiped here.
+impl Drop for EncodedKeyPackage<'_> {
+    fn drop(&mut self) {
+        self.signing_share.zeroize();
+    }
 }
 
 /// A FROST `PublicKeyPackage` as serialized by frost-ed25519 3, its points left encoded.

@@ -205,7 +205,7 @@ fn ed25519(f: &Fixture, message: &[u8], size: bool) -> anyhow::Result<([u8; 64],
         }
     }
     let shares = BTreeMap::from([(identifier(0)?, share0), (identifier(1)?, share1)]);
-    let signature = frost::aggregate(&package, &shares, f.ed25519[0].public_key_package())?;
+    let signature = frost::aggregate(&package, &shares, &f.ed25519_public_key_package)?;
     let out: [u8; 64] = signature
         .serialize()?
         .try_into()

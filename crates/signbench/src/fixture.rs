@@ -36,6 +36,8 @@ pub struct Fixture {
     pub ecdsa_shares: [KeyShare<Secp256k1>; 2],
     /// Both parties' Ed25519 keys.
     pub ed25519: [Arc<Ed25519Key>; 2],
+    /// The Ed25519 group's public key package, built once for the bare-library baseline.
+    pub ed25519_public_key_package: frost_ed25519::keys::PublicKeyPackage,
     /// The ECDSA child key at [`ECDSA_PATH`].
     pub ecdsa_vk: k256::ecdsa::VerifyingKey,
     /// The Ed25519 group key.
@@ -80,6 +82,7 @@ pub(crate) fn build(prime_pool: &Path) -> anyhow::Result<(Fixture, [KeyStore; 2]
         .map_err(|_| anyhow!("the ceremony did not produce two Ed25519 keys"))?;
 
     let ecdsa_shares = [ecdsa[0].session_share()?, ecdsa[1].session_share()?];
+    let ed25519_public_key_package = ed25519[0].public_key_package();
     let ecdsa_path: DerivationPath = ECDSA_PATH.parse()?;
     let child = ecdsa[0].public_key(&ecdsa_path)?;
     let ecdsa_vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&child.bytes)?;
@@ -114,6 +117,7 @@ pub(crate) fn build(prime_pool: &Path) -> anyhow::Result<(Fixture, [KeyStore; 2]
             ecdsa,
             ecdsa_shares,
             ed25519,
+            ed25519_public_key_package,
             ecdsa_vk,
             ed25519_vk,
             ecdsa_path,
