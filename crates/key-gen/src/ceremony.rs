@@ -9,12 +9,18 @@
 //! share with a random chain code (HD enabled). Ed25519: FROST `split`, party index i holding
 //! FROST identifier i + 1.
 //!
+//! Accounts are dealt independently of each other, each with fresh randomness drawn from the
+//! OS RNG by the thread dealing it, so they are dealt in parallel on every core (chunks of
+//! accounts from one queue) and put back in plan order; the aux data stays once per run.
+//!
 //! A given child key is used as is: for secp256k1 the 32-byte secret scalar (1 ≤ k < n); for
 //! Ed25519 the 32-byte RFC 8032 seed, whose signing scalar is clamp(SHA-512(seed)[..32]) mod ℓ,
 //! so the group key equals the seed's standard Ed25519 public key.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use cggmp24::generic_ec::{NonZero, Point, SecretScalar};
 use cggmp24::key_share::AuxInfo;
@@ -24,6 +30,7 @@ use curve25519_dalek::Scalar as EdScalar;
 use curve25519_dalek::edwards::EdwardsPoint;
 use frost_ed25519::SigningKey;
 use frost_ed25519::keys::{IdentifierList, KeyPackage};
+use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 use sigil_mpc::ecdsa::point_bytes;
 use sigil_mpc::ed25519::identifier;
@@ -219,7 +226,7 @@ impl Ceremony {
             .shares
             .get(usize::from(party))
             .ok_or_else(|| KeyGenError::Input(format!("party {party} is not in this ceremony")))?;
-        let json = output::to_json_zeroizing(file)
+        let json = file_json(file)
             .map_err(|e| KeyGenError::Dealer(format!("encoding party {party}'s file: {e}")))?;
         let store = KeyStore::from_json(&json).map_err(|e| {
             KeyGenError::Dealer(format!("party {party}'s file does not validate: {e}"))
@@ -241,7 +248,7 @@ impl Ceremony {
                 "party index or account count differs from the plan".into()
             ));
         }
-        for a in &self.summary.accounts {
+        in_parallel(&self.summary.accounts, |a| {
             let key = store
                 .get(&a.account_id)
                 .ok_or_else(|| bad(format!("account {:?} is missing", a.account_id)))?;
@@ -258,8 +265,9 @@ impl Ceremony {
                     a.account_id
                 )));
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .map(drop)
     }
 }
 
@@ -305,25 +313,29 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
         None
     };
 
+    // Every account is dealt on its own (fresh randomness from the OS RNG, no state shared
+    // between accounts), so accounts are dealt in parallel and put back in plan order.
+    let child = plan.child_key.as_ref();
+    let dealt = in_parallel(&plan.accounts, |spec| match (spec.scheme, &group) {
+        (Scheme::EcdsaSecp256k1, Some(group)) => split_ecdsa(spec, n, t, child, group),
+        (Scheme::EcdsaSecp256k1, None) => Err(KeyGenError::Dealer("no ECDSA group".into())),
+        (Scheme::Ed25519, _) => split_ed25519(spec, n, t, child),
+    })?;
     let mut accounts = Vec::with_capacity(plan.accounts.len());
-    for spec in &plan.accounts {
-        let summary = match (spec.scheme, &group) {
-            (Scheme::EcdsaSecp256k1, Some(group)) => split_ecdsa(
-                spec,
-                n,
-                t,
-                plan.child_key.as_ref(),
-                group,
-                &mut shares,
-                &mut rng,
-            )?,
-            (Scheme::EcdsaSecp256k1, None) => {
-                return Err(KeyGenError::Dealer("no ECDSA group".into()));
-            }
-            (Scheme::Ed25519, _) => {
-                split_ed25519(spec, n, t, plan.child_key.as_ref(), &mut shares, &mut rng)?
-            }
-        };
+    for Dealt {
+        shares: parts,
+        summary,
+    } in dealt
+    {
+        if parts.len() != shares.len() {
+            return Err(KeyGenError::Dealer(format!(
+                "account {:?}: the dealer returned shares for the wrong number of parties",
+                summary.account_id
+            )));
+        }
+        for (file, part) in shares.iter_mut().zip(parts) {
+            file.accounts.push(part);
+        }
         accounts.push(summary);
     }
 
@@ -374,15 +386,84 @@ fn group_id(aux: &AuxInfo) -> String {
     format!("secp256k1-{}", hex::encode(&h.finalize()[..8]))
 }
 
+/// One account, dealt: its entry in every party's file (index = party) and its summary.
+struct Dealt {
+    shares: Vec<AccountShare>,
+    summary: AccountSummary,
+}
+
+/// Accounts handed to a thread at a time.
+const DEAL_CHUNK: usize = 64;
+
+/// One chunk's first index and its results.
+type DealtChunk<U> = (usize, Result<Vec<U>, KeyGenError>);
+
+/// Runs `f` over `items` on every available core, results in input order; fails with the
+/// first error by input order. The calling thread works too; a helper thread that cannot be
+/// spawned is simply missing.
+fn in_parallel<T, U, F>(items: &[T], f: F) -> Result<Vec<U>, KeyGenError>
+where
+    T: Sync,
+    U: Send,
+    F: Fn(&T) -> Result<U, KeyGenError> + Sync,
+{
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len().div_ceil(DEAL_CHUNK)).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let done: Mutex<Vec<DealtChunk<U>>> = Mutex::new(Vec::new());
+    let work = || {
+        while !failed.load(Ordering::Relaxed) {
+            let start = next.fetch_add(DEAL_CHUNK, Ordering::Relaxed);
+            let Some(chunk) = items.get(start..items.len().min(start + DEAL_CHUNK)) else {
+                return;
+            };
+            if chunk.is_empty() {
+                return;
+            }
+            let result: Result<Vec<U>, KeyGenError> = chunk.iter().map(&f).collect();
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            done.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((start, result));
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            let _ = std::thread::Builder::new().spawn_scoped(scope, work);
+        }
+        work();
+    });
+    let mut chunks = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+    chunks.sort_unstable_by_key(|(start, _)| *start);
+    let mut out = Vec::with_capacity(items.len());
+    for (start, result) in chunks {
+        if start != out.len() {
+            break;
+        }
+        out.extend(result?);
+    }
+    if out.len() != items.len() {
+        return Err(KeyGenError::Dealer(
+            "an account was not dealt (a dealing thread stopped)".into(),
+        ));
+    }
+    Ok(out)
+}
+
 fn split_ecdsa(
     spec: &AccountSpec,
     n: u16,
     t: u16,
     child: Option<&ChildKey>,
     group: &str,
-    shares: &mut [ShareFile],
-    rng: &mut rand_core::OsRng,
-) -> Result<AccountSummary, KeyGenError> {
+) -> Result<Dealt, KeyGenError> {
+    let rng = &mut rand_core::OsRng;
     let fail = |why: String| KeyGenError::Dealer(format!("account {:?}: {why}", spec.account_id));
     let mut builder = cggmp24::trusted_dealer::builder::<Secp256k1, SecurityLevel128>(n)
         .set_threshold(Some(t))
@@ -416,17 +497,18 @@ fn split_ecdsa(
         bytes: point_bytes(&public),
     };
     let public_hex = hex::encode(&public_key.bytes);
-    for (file, core) in shares.iter_mut().zip(cores) {
-        file.accounts.push(AccountShare {
+    let shares = cores
+        .into_iter()
+        .map(|core| AccountShare {
             account_id: spec.account_id.clone(),
             public_key: public_hex.clone(),
             share: SchemeShare::EcdsaSecp256k1 {
                 group: group.to_owned(),
                 core: Box::new(core),
             },
-        });
-    }
-    Ok(AccountSummary {
+        })
+        .collect();
+    let summary = AccountSummary {
         account_id: spec.account_id.clone(),
         scheme: Scheme::EcdsaSecp256k1,
         threshold: t,
@@ -434,7 +516,8 @@ fn split_ecdsa(
         public_key: public_hex,
         chain_code: Some(hex::encode(chain_code)),
         ethereum_address: public_key.ethereum_address(),
-    })
+    };
+    Ok(Dealt { shares, summary })
 }
 
 fn split_ed25519(
@@ -442,9 +525,8 @@ fn split_ed25519(
     n: u16,
     t: u16,
     child: Option<&ChildKey>,
-    shares: &mut [ShareFile],
-    rng: &mut rand_core::OsRng,
-) -> Result<AccountSummary, KeyGenError> {
+) -> Result<Dealt, KeyGenError> {
+    let rng = &mut rand_core::OsRng;
     let fail = |why: String| KeyGenError::Dealer(format!("account {:?}: {why}", spec.account_id));
     let (key, expected) = match child {
         Some(c) => {
@@ -467,14 +549,15 @@ fn split_ed25519(
         ));
     }
     let public_hex = hex::encode(&public);
-    for (i, file) in (0..n).zip(shares.iter_mut()) {
+    let mut shares = Vec::with_capacity(usize::from(n));
+    for i in 0..n {
         let id = identifier(i).map_err(|e| fail(e.to_string()))?;
         let share = secret_shares
             .remove(&id)
             .ok_or_else(|| fail(format!("FROST returned no share for party {i}")))?;
         let key_package =
             KeyPackage::try_from(share).map_err(|e| fail(format!("party {i}'s share: {e}")))?;
-        file.accounts.push(AccountShare {
+        shares.push(AccountShare {
             account_id: spec.account_id.clone(),
             public_key: public_hex.clone(),
             share: SchemeShare::Ed25519 {
@@ -487,7 +570,7 @@ fn split_ed25519(
     if !secret_shares.is_empty() {
         return Err(fail("FROST returned shares for unknown parties".into()));
     }
-    Ok(AccountSummary {
+    let summary = AccountSummary {
         account_id: spec.account_id.clone(),
         scheme: Scheme::Ed25519,
         threshold: t,
@@ -495,7 +578,73 @@ fn split_ed25519(
         public_key: public_hex,
         chain_code: None,
         ethereum_address: None,
-    })
+    };
+    Ok(Dealt { shares, summary })
+}
+
+/// The file's header fields and groups: [`ShareFile`]'s encoding with no account (same
+/// fields, same order; `accounts` is last).
+#[derive(Serialize)]
+struct FileOutline<'a> {
+    format: &'a str,
+    version: u32,
+    party_index: u16,
+    ecdsa_groups: &'a BTreeMap<String, EcdsaGroup>,
+    accounts: [(); 0],
+}
+
+/// A file as compact JSON in a zeroizing buffer of exactly its size, byte for byte what
+/// `serde_json::to_writer` writes, with the accounts encoded in parallel: each thread encodes
+/// a chunk of accounts into a zeroizing buffer of its own (sized exactly, so it never
+/// reallocates), and the chunks are copied into the final buffer and wiped.
+pub fn file_json(file: &ShareFile) -> Result<Zeroizing<Vec<u8>>, KeyGenError> {
+    let encoding = |e: serde_json::Error| KeyGenError::Dealer(format!("encoding: {e}"));
+    let outline = FileOutline {
+        format: &file.format,
+        version: file.version,
+        party_index: file.party_index,
+        ecdsa_groups: &file.ecdsa_groups,
+        accounts: [],
+    };
+    let head = output::to_json_zeroizing(&outline).map_err(encoding)?;
+    // `...,"accounts":[]}`: the accounts go between the brackets.
+    let head = head
+        .strip_suffix(b"]}")
+        .ok_or_else(|| KeyGenError::Dealer("encoding: unexpected file outline".into()))?;
+    let chunks: Vec<&[AccountShare]> = file.accounts.chunks(DEAL_CHUNK).collect();
+    let parts = in_parallel(&chunks, |chunk| {
+        let (first, rest) = chunk
+            .split_first()
+            .ok_or_else(|| KeyGenError::Dealer("encoding: an empty chunk".into()))?;
+        let len = rest.iter().try_fold(rest.len(), |n, a| {
+            Ok::<_, serde_json::Error>(n + output::json_len(a)?)
+        });
+        let len = len.and_then(|n| Ok(n + output::json_len(first)?));
+        let mut buf = Zeroizing::new(Vec::with_capacity(len.map_err(encoding)?));
+        serde_json::to_writer(&mut *buf, first).map_err(encoding)?;
+        for account in rest {
+            buf.push(b',');
+            serde_json::to_writer(&mut *buf, account).map_err(encoding)?;
+        }
+        Ok(buf)
+    })?;
+    let commas = parts.len().saturating_sub(1);
+    let total = head.len() + parts.iter().map(|p| p.len()).sum::<usize>() + commas + 2;
+    let mut json = Zeroizing::new(Vec::with_capacity(total));
+    json.extend_from_slice(head);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        json.extend_from_slice(part);
+    }
+    json.extend_from_slice(b"]}");
+    if json.len() != json.capacity() {
+        return Err(KeyGenError::Dealer(
+            "encoding: the file's size was mispredicted".into(),
+        ));
+    }
+    Ok(json)
 }
 
 /// Sizes of one file's compact JSON: the largest account entry per scheme and the group aux.
@@ -503,13 +652,13 @@ fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
     let len = |r: Result<usize, serde_json::Error>| {
         r.map_err(|e| KeyGenError::Dealer(format!("encoding: {e}")))
     };
+    let lengths = in_parallel(&file.accounts, |account| len(output::json_len(account)))?;
     let mut sizes = Sizes::default();
-    for account in &file.accounts {
+    for (account, bytes) in file.accounts.iter().zip(lengths) {
         let scheme = match account.share {
             SchemeShare::EcdsaSecp256k1 { .. } => Scheme::EcdsaSecp256k1,
             SchemeShare::Ed25519 { .. } => Scheme::Ed25519,
         };
-        let bytes = len(output::json_len(account))?;
         let entry = sizes
             .bytes_per_account
             .entry(scheme.as_str().to_owned())

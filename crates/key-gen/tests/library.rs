@@ -311,3 +311,68 @@ fn pool_reader_rejects_bad_files() {
             .is_ok()
     );
 }
+
+#[test]
+fn many_accounts_are_dealt_in_parallel_in_plan_order_and_encoded_exactly() {
+    let mut pool = PrimePool::load(&fixture_pool_path()).unwrap();
+    let accounts: Vec<AccountSpec> = (0..300)
+        .map(|i| {
+            let scheme = if i % 7 == 3 {
+                Scheme::Ed25519
+            } else {
+                Scheme::EcdsaSecp256k1
+            };
+            AccountSpec::new(format!("acct-{i:03}"), scheme)
+        })
+        .collect();
+    let mut plan = Plan::new(accounts.clone(), 2, 2);
+    plan.primes = Some(pool.take(&fixture_pool_path(), 2).unwrap());
+    let ceremony = split(&plan).unwrap();
+    let ids = |list: Vec<&str>| list.into_iter().map(str::to_owned).collect::<Vec<_>>();
+    let want: Vec<String> = accounts.iter().map(|a| a.account_id.clone()).collect();
+    let summary_ids = ids(ceremony
+        .summary
+        .accounts
+        .iter()
+        .map(|a| a.account_id.as_str())
+        .collect());
+    assert_eq!(summary_ids, want);
+    for file in &ceremony.shares {
+        let file_ids = ids(file
+            .accounts
+            .iter()
+            .map(|a| a.account_id.as_str())
+            .collect());
+        assert_eq!(file_ids, want);
+        for (entry, summary) in file.accounts.iter().zip(&ceremony.summary.accounts) {
+            assert_eq!(entry.public_key, summary.public_key);
+        }
+        // The parallel encoder writes exactly what serde_json writes.
+        let json = sigil_key_gen::ceremony::file_json(file).unwrap();
+        assert_eq!(&json[..], &serde_json::to_vec(file).unwrap()[..]);
+        assert_eq!(json.len(), json.capacity());
+    }
+    // Every account has its own key.
+    let mut keys: Vec<&str> = ceremony
+        .summary
+        .accounts
+        .iter()
+        .map(|a| a.public_key.as_str())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), 300);
+    let store = ceremony.key_store(0).unwrap();
+    assert_eq!(store.len(), 300);
+    assert_eq!(store.ecdsa_groups().values().sum::<usize>(), 300 - 43);
+
+    let empty = sigil_mpc::share_file::ShareFile {
+        format: sigil_mpc::share_file::FORMAT.into(),
+        version: sigil_mpc::share_file::VERSION,
+        party_index: 3,
+        ecdsa_groups: Default::default(),
+        accounts: Vec::new(),
+    };
+    let json = sigil_key_gen::ceremony::file_json(&empty).unwrap();
+    assert_eq!(&json[..], &serde_json::to_vec(&empty).unwrap()[..]);
+}

@@ -2,14 +2,24 @@
 //! commitment, then its round-2 share, and aggregates (which verifies the signature and names a
 //! cheating signer). Nonces are drawn per session and consumed by `round2::sign`; they never
 //! leave the session's stack frame. No HD: Ed25519 shares support only the root path.
+//!
+//! Memory and boot time: a key keeps its key package and every party's verifying share in a
+//! `Vec` (FROST's `PublicKeyPackage` holds them in a `BTreeMap`, whose one node is ~2 KB per
+//! account whatever n; it is rebuilt per session). The key-share loader decodes the FROST
+//! packages through [`EncodedShare`], which decodes each distinct point once: FROST's own
+//! decoder checks every point it reads for torsion (a ~50 µs scalar multiplication), and a
+//! file repeats the group key and this party's verifying share in both packages.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use frost::keys::{KeyPackage, PublicKeyPackage, VerifyingShare};
+use frost::keys::{KeyPackage, PublicKeyPackage, SigningShare, VerifyingShare};
 use frost::round1::SigningCommitments;
 use frost::round2::SignatureShare;
-use frost::{Identifier, SigningPackage};
+use frost::{Ciphersuite, Ed25519Sha512, Identifier, SigningPackage, VerifyingKey};
 use frost_ed25519 as frost;
+use serde::Deserialize;
+use zeroize::Zeroize;
 
 use crate::{
     DerivationPath, MessageIo, MpcError, PublicKey, Scheme, Session, SignData, Signature,
@@ -24,7 +34,60 @@ pub struct Ed25519Key {
     me: u16,
     parties: u16,
     key_package: KeyPackage,
-    public_key_package: PublicKeyPackage,
+    /// Every party's verifying share, by identifier (the public key package's map).
+    verifying_shares: Vec<(Identifier, VerifyingShare)>,
+    /// The public key package's threshold.
+    package_min_signers: Option<u16>,
+}
+
+/// The `header` of a FROST package as frost-core 3 writes it (version 0, the ciphersuite id).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FrostHeader {
+    version: u8,
+    ciphersuite: String,
+}
+
+/// A FROST `KeyPackage` as serialized by frost-ed25519 3, its points left encoded.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EncodedKeyPackage<'a> {
+    header: FrostHeader,
+    identifier: Identifier,
+    signing_share: SigningShare,
+    #[serde(borrow)]
+    verifying_share: Cow<'a, str>,
+    #[serde(borrow)]
+    verifying_key: Cow<'a, str>,
+    min_signers: u16,
+}
+
+/// The decoded signing share is a plain copy (`SigningShare` is `Copy`): wiped here.
+impl Drop for EncodedKeyPackage<'_> {
+    fn drop(&mut self) {
+        self.signing_share.zeroize();
+    }
+}
+
+/// A FROST `PublicKeyPackage` as serialized by frost-ed25519 3, its points left encoded.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EncodedPublicKeyPackage<'a> {
+    header: FrostHeader,
+    #[serde(borrow)]
+    verifying_shares: BTreeMap<Identifier, Cow<'a, str>>,
+    #[serde(borrow)]
+    verifying_key: Cow<'a, str>,
+    #[serde(default)]
+    min_signers: Option<u16>,
+}
+
+/// The two packages of an Ed25519 share in a key-share file, decoded lazily.
+pub(crate) struct EncodedShare<'a> {
+    /// This party's key package.
+    pub(crate) key_package: EncodedKeyPackage<'a>,
+    /// The group's public key package.
+    pub(crate) public_key_package: EncodedPublicKeyPackage<'a>,
 }
 
 /// The FROST identifier of a key-generation index (FROST counts from 1).
@@ -37,7 +100,93 @@ pub fn identifier(index: u16) -> Result<Identifier, MpcError> {
         })
 }
 
+fn bad(why: &str) -> MpcError {
+    MpcError::InvalidRequest(format!("Ed25519 share: {why}"))
+}
+
+impl FrostHeader {
+    /// What frost-core checks of a header: version 0 and this ciphersuite.
+    fn check(&self) -> Result<(), MpcError> {
+        if self.version != 0 || self.ciphersuite != Ed25519Sha512::ID {
+            return Err(bad(
+                "package header is not FROST-ED25519-SHA512-v1 version 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The 32 bytes of a hex-encoded point.
+fn point_bytes(hex_text: &str) -> Result<[u8; 32], MpcError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut out).map_err(|_| bad("a point is not 32 bytes of hex"))?;
+    Ok(out)
+}
+
 impl Ed25519Key {
+    /// Decodes and checks the file's encoding of party `me`'s share, with the same result as
+    /// decoding both packages with FROST and calling [`Self::new`], but decoding each distinct
+    /// point once: this party's verifying share is computed from its signing share (and must
+    /// be encoded exactly so in both packages), the group key is decoded once (and must be
+    /// encoded identically in both), and the other parties' verifying shares once each.
+    pub(crate) fn from_encoded(
+        me: u16,
+        parties: u16,
+        share: EncodedShare<'_>,
+    ) -> Result<Self, MpcError> {
+        let EncodedShare {
+            key_package: kp,
+            public_key_package: pkp,
+        } = share;
+        kp.header.check()?;
+        pkp.header.check()?;
+        let mine = VerifyingShare::from(kp.signing_share);
+        let mine_bytes = mine
+            .serialize()
+            .map_err(|e| MpcError::Protocol(format!("encoding a verifying share: {e}")))?;
+        if point_bytes(&kp.verifying_share)?[..] != mine_bytes[..] {
+            return Err(bad("signing share does not match its verifying share"));
+        }
+        let group_bytes = point_bytes(&kp.verifying_key)?;
+        if point_bytes(&pkp.verifying_key)? != group_bytes {
+            return Err(bad(
+                "group keys of the key package and the public key package differ",
+            ));
+        }
+        let verifying_key =
+            VerifyingKey::deserialize(&group_bytes).map_err(|e| bad(&format!("group key: {e}")))?;
+        let mut verifying_shares = Vec::with_capacity(pkp.verifying_shares.len());
+        for (id, text) in &pkp.verifying_shares {
+            let bytes = point_bytes(text)?;
+            let share = if *id == kp.identifier {
+                if bytes[..] != mine_bytes[..] {
+                    return Err(bad(
+                        "public key package disagrees with this party's verifying share",
+                    ));
+                }
+                mine
+            } else {
+                VerifyingShare::deserialize(&bytes)
+                    .map_err(|e| bad(&format!("verifying share: {e}")))?
+            };
+            verifying_shares.push((*id, share));
+        }
+        let key_package = KeyPackage::new(
+            kp.identifier,
+            kp.signing_share,
+            mine,
+            verifying_key,
+            kp.min_signers,
+        );
+        let public_key_package = PublicKeyPackage::new(
+            verifying_shares.into_iter().collect(),
+            verifying_key,
+            pkp.min_signers,
+        );
+        // `mine` was computed from the signing share.
+        Self::with_share_checked(me, parties, key_package, public_key_package)
+    }
+
     /// Checks that the packages belong together and to party `me` of `parties`.
     pub fn new(
         me: u16,
@@ -45,12 +194,24 @@ impl Ed25519Key {
         key_package: KeyPackage,
         public_key_package: PublicKeyPackage,
     ) -> Result<Self, MpcError> {
-        let bad = |why: &str| MpcError::InvalidRequest(format!("Ed25519 share: {why}"));
         if *key_package.identifier() != identifier(me)? {
             return Err(bad("identifier does not match the party index"));
         }
         if VerifyingShare::from(*key_package.signing_share()) != *key_package.verifying_share() {
             return Err(bad("signing share does not match its verifying share"));
+        }
+        Self::with_share_checked(me, parties, key_package, public_key_package)
+    }
+
+    /// [`Self::new`] once the key package's verifying share is known to be its signing share's.
+    fn with_share_checked(
+        me: u16,
+        parties: u16,
+        key_package: KeyPackage,
+        public_key_package: PublicKeyPackage,
+    ) -> Result<Self, MpcError> {
+        if *key_package.identifier() != identifier(me)? {
+            return Err(bad("identifier does not match the party index"));
         }
         if key_package.verifying_key() != public_key_package.verifying_key() {
             return Err(bad(
@@ -78,8 +239,9 @@ impl Ed25519Key {
         Ok(Self {
             me,
             parties,
+            verifying_shares: shares.iter().map(|(id, s)| (*id, *s)).collect(),
+            package_min_signers: public_key_package.min_signers(),
             key_package,
-            public_key_package,
         })
     }
 
@@ -88,13 +250,17 @@ impl Ed25519Key {
         &self.key_package
     }
 
-    /// The group's public key package.
-    pub fn public_key_package(&self) -> &PublicKeyPackage {
-        &self.public_key_package
+    /// The group's public key package, rebuilt (the key keeps its parts more compactly).
+    pub fn public_key_package(&self) -> PublicKeyPackage {
+        PublicKeyPackage::new(
+            self.verifying_shares.iter().copied().collect(),
+            *self.key_package.verifying_key(),
+            self.package_min_signers,
+        )
     }
 
     fn group_key_bytes(&self) -> Result<Vec<u8>, MpcError> {
-        self.public_key_package
+        self.key_package
             .verifying_key()
             .serialize()
             .map_err(|e| MpcError::Protocol(format!("encoding the group key: {e}")))
@@ -236,8 +402,8 @@ impl ThresholdKey for Ed25519Key {
             })?;
             shares.insert(identifier(from)?, s);
         }
-        let signature =
-            frost::aggregate(&package, &shares, &self.public_key_package).map_err(|e| match e {
+        let signature = frost::aggregate(&package, &shares, &self.public_key_package()).map_err(
+            |e| match e {
                 frost::Error::InvalidSignatureShare { culprits } => MpcError::Protocol(format!(
                     "invalid signature share from party {}",
                     session
@@ -249,7 +415,8 @@ impl ThresholdKey for Ed25519Key {
                         .join(", ")
                 )),
                 other => MpcError::Protocol(format!("aggregate: {other}")),
-            })?;
+            },
+        )?;
         let bytes = signature
             .serialize()
             .map_err(|e| MpcError::Protocol(format!("encoding the signature: {e}")))?;

@@ -17,6 +17,7 @@ pub mod ecdsa;
 pub mod ed25519;
 mod error;
 pub mod json;
+mod parallel;
 mod path;
 mod session;
 pub mod share_file;

@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 //! Both engines end to end: parties on their own threads, messages routed in memory, and every
-//! signature checked with an independent verifier (k256, ed25519-dalek).
+//! signature checked with an independent verifier (k256, ed25519-dalek). Every party's key is
+//! loaded through its key-share file and `KeyStore::from_json`, as the service loads keys.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
@@ -12,10 +13,11 @@ use cggmp24::security_level::SecurityLevel128;
 use cggmp24::supported_curves::Secp256k1;
 use k256::ecdsa::{RecoveryId, VerifyingKey, signature::hazmat::PrehashVerifier};
 use sigil_mpc::ecdsa::EcdsaKey;
-use sigil_mpc::ed25519::{Ed25519Key, identifier};
+use sigil_mpc::ed25519::identifier;
+use sigil_mpc::share_file::{AccountShare, EcdsaGroup, FORMAT, SchemeShare, ShareFile, VERSION};
 use sigil_mpc::{
-    DerivationPath, EcdsaHash, MessageIo, MpcError, Session, SignData, Signature, ThresholdKey,
-    WireMessage,
+    DerivationPath, EcdsaHash, KeyStore, MessageIo, MpcError, Session, SignData, Signature,
+    ThresholdKey, WireMessage,
 };
 
 fn fixture_primes(n: usize) -> Vec<PregeneratedPrimes<SecurityLevel128>> {
@@ -28,6 +30,39 @@ fn fixture_primes(n: usize) -> Vec<PregeneratedPrimes<SecurityLevel128>> {
         .iter()
         .map(|s| serde_json::from_value(s.clone()).unwrap())
         .collect()
+}
+
+/// Each party's key of one account, loaded the way the service loads it: the party's
+/// key-share file as JSON through `KeyStore::from_json`.
+fn through_key_store(files: Vec<ShareFile>) -> Vec<Arc<dyn ThresholdKey>> {
+    files
+        .into_iter()
+        .map(|file| {
+            let json = serde_json::to_vec(&file).unwrap();
+            let store = KeyStore::from_json(&json).unwrap();
+            assert_eq!(store.len(), 1);
+            store.get("acct").unwrap().clone()
+        })
+        .collect()
+}
+
+fn share_file(
+    party: u16,
+    groups: BTreeMap<String, EcdsaGroup>,
+    share: SchemeShare,
+    public_key: &[u8],
+) -> ShareFile {
+    ShareFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        party_index: party,
+        ecdsa_groups: groups,
+        accounts: vec![AccountShare {
+            account_id: "acct".into(),
+            public_key: hex::encode(public_key),
+            share,
+        }],
+    }
 }
 
 fn ecdsa_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
@@ -43,11 +78,20 @@ fn ecdsa_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
         .hd_wallet(true)
         .generate_core_shares(rng)
         .unwrap();
-    cores
-        .into_iter()
+    let public = cores[0].shared_public_key.to_bytes(true).to_vec();
+    let files = (0..n)
+        .zip(cores)
         .zip(aux)
-        .map(|(c, a)| Arc::new(EcdsaKey::from_parts(c, a).unwrap()) as Arc<dyn ThresholdKey>)
-        .collect()
+        .map(|((i, core), aux)| {
+            let groups = BTreeMap::from([("g".to_owned(), EcdsaGroup { parties: n, aux })]);
+            let share = SchemeShare::EcdsaSecp256k1 {
+                group: "g".into(),
+                core: Box::new(core),
+            };
+            share_file(i, groups, share, &public)
+        })
+        .collect();
+    through_key_store(files)
 }
 
 fn ed25519_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
@@ -58,14 +102,46 @@ fn ed25519_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
         rand_core::OsRng,
     )
     .unwrap();
-    (0..n)
+    let public = pkp.verifying_key().serialize().unwrap();
+    let files = (0..n)
         .map(|i| {
             let kp =
                 frost_ed25519::keys::KeyPackage::try_from(shares[&identifier(i).unwrap()].clone())
                     .unwrap();
-            Arc::new(Ed25519Key::new(i, n, kp, pkp.clone()).unwrap()) as Arc<dyn ThresholdKey>
+            let share = SchemeShare::Ed25519 {
+                parties: n,
+                key_package: kp,
+                public_key_package: pkp.clone(),
+            };
+            share_file(i, BTreeMap::new(), share, &public)
         })
-        .collect()
+        .collect();
+    through_key_store(files)
+}
+
+#[test]
+fn engine_keys_built_directly_equal_the_loaded_ones() {
+    // The constructors other crates use (signbench) give the same keys as the loader.
+    let rng = &mut rand_core::OsRng;
+    let aux = cggmp24::trusted_dealer::generate_aux_data_with_primes::<SecurityLevel128, _>(
+        rng,
+        fixture_primes(2),
+        false,
+    )
+    .unwrap();
+    let cores = cggmp24::trusted_dealer::builder::<Secp256k1, SecurityLevel128>(2)
+        .set_threshold(Some(2))
+        .hd_wallet(true)
+        .generate_core_shares(rng)
+        .unwrap();
+    for (core, aux) in cores.into_iter().zip(aux) {
+        let key = EcdsaKey::from_parts(core.clone(), aux.clone()).unwrap();
+        let share = key.session_share().unwrap();
+        assert_eq!(share.core.i, core.i);
+        assert!(share.aux.N == aux.N);
+        let public = key.public_key(&DerivationPath::root()).unwrap();
+        assert_eq!(public.bytes, core.shared_public_key.to_bytes(true).to_vec());
+    }
 }
 
 type Tamper = Arc<dyn Fn(&mut WireMessage) + Send + Sync>;

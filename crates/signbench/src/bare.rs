@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail, ensure};
 use cggmp24::round_based::state_machine::{ProceedResult, StateMachine};
 use cggmp24::round_based::{Incoming, MessageDestination, MessageType};
-use cggmp24::{DataToSign, ExecutionId};
+use cggmp24::{DataToSign, ExecutionId, KeyShare};
 use frost_ed25519 as frost;
 use sha3::Keccak256;
-use sigil_mpc::ecdsa::{EcdsaKey, ProtocolMsg};
+use sigil_mpc::ecdsa::ProtocolMsg;
 use sigil_mpc::ed25519::identifier;
 
 use crate::{Fixture, Scheme};
@@ -68,8 +68,28 @@ fn ecdsa(f: &Fixture, payload: &[u8], size: bool) -> anyhow::Result<([u8; 64], S
     let (to_0, inbox_0) = channel::<Envelope>();
     let (to_1, inbox_1) = channel::<Envelope>();
     let ((sig, mut sizing), (other, sizing_1)) = std::thread::scope(|s| {
-        let party_1 = s.spawn(|| party(&f.ecdsa[1], 1, &eid, path, &data, to_0, inbox_1, size));
-        let mine = party(&f.ecdsa[0], 0, &eid, path, &data, to_1, inbox_0, size);
+        let party_1 = s.spawn(|| {
+            party(
+                &f.ecdsa_shares[1],
+                1,
+                &eid,
+                path,
+                &data,
+                to_0,
+                inbox_1,
+                size,
+            )
+        });
+        let mine = party(
+            &f.ecdsa_shares[0],
+            0,
+            &eid,
+            path,
+            &data,
+            to_1,
+            inbox_0,
+            size,
+        );
         let theirs = party_1.join().map_err(|_| anyhow!("party 1 panicked"))?;
         anyhow::Ok((mine?, theirs?))
     })?;
@@ -89,7 +109,7 @@ fn ecdsa(f: &Fixture, payload: &[u8], size: bool) -> anyhow::Result<([u8; 64], S
 /// what the messages it sent cost to encode and decode.
 #[allow(clippy::too_many_arguments)]
 fn party(
-    key: &EcdsaKey,
+    key: &KeyShare<cggmp24::supported_curves::Secp256k1>,
     i: u16,
     eid: &[u8; 32],
     path: &[u32],
@@ -102,7 +122,7 @@ fn party(
     Sizing,
 )> {
     let mut rng = rand_core::OsRng;
-    let mut machine = cggmp24::signing(ExecutionId::new(eid), i, &PARTIES, key.share())
+    let mut machine = cggmp24::signing(ExecutionId::new(eid), i, &PARTIES, key)
         .set_derivation_path(path.iter().copied())
         .map_err(|e| anyhow!("derivation path: {e}"))?
         .sign_sync(&mut rng, data);
@@ -185,7 +205,7 @@ fn ed25519(f: &Fixture, message: &[u8], size: bool) -> anyhow::Result<([u8; 64],
         }
     }
     let shares = BTreeMap::from([(identifier(0)?, share0), (identifier(1)?, share1)]);
-    let signature = frost::aggregate(&package, &shares, f.ed25519[0].public_key_package())?;
+    let signature = frost::aggregate(&package, &shares, &f.ed25519_public_key_package)?;
     let out: [u8; 64] = signature
         .serialize()?
         .try_into()

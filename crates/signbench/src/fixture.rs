@@ -6,6 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail, ensure};
+use cggmp24::KeyShare;
+use cggmp24::supported_curves::Secp256k1;
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha3::{Digest, Keccak256};
 use sigil_key_gen::accounts::AccountSpec;
@@ -29,8 +31,13 @@ pub const ECDSA_PATH: &str = "m/0/7";
 pub struct Fixture {
     /// Both parties' ECDSA keys.
     pub ecdsa: [Arc<EcdsaKey>; 2],
+    /// Both parties' complete cggmp24 key shares, assembled once (the bare-library baseline
+    /// holds them as a plain cggmp24 user would; the engine assembles one per session).
+    pub ecdsa_shares: [KeyShare<Secp256k1>; 2],
     /// Both parties' Ed25519 keys.
     pub ed25519: [Arc<Ed25519Key>; 2],
+    /// The Ed25519 group's public key package, built once for the bare-library baseline.
+    pub ed25519_public_key_package: frost_ed25519::keys::PublicKeyPackage,
     /// The ECDSA child key at [`ECDSA_PATH`].
     pub ecdsa_vk: k256::ecdsa::VerifyingKey,
     /// The Ed25519 group key.
@@ -74,6 +81,8 @@ pub(crate) fn build(prime_pool: &Path) -> anyhow::Result<(Fixture, [KeyStore; 2]
         .try_into()
         .map_err(|_| anyhow!("the ceremony did not produce two Ed25519 keys"))?;
 
+    let ecdsa_shares = [ecdsa[0].session_share()?, ecdsa[1].session_share()?];
+    let ed25519_public_key_package = ed25519[0].public_key_package();
     let ecdsa_path: DerivationPath = ECDSA_PATH.parse()?;
     let child = ecdsa[0].public_key(&ecdsa_path)?;
     let ecdsa_vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&child.bytes)?;
@@ -106,7 +115,9 @@ pub(crate) fn build(prime_pool: &Path) -> anyhow::Result<(Fixture, [KeyStore; 2]
     Ok((
         Fixture {
             ecdsa,
+            ecdsa_shares,
             ed25519,
+            ed25519_public_key_package,
             ecdsa_vk,
             ed25519_vk,
             ecdsa_path,
