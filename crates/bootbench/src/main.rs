@@ -126,7 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("bootbench: reusing {}", shares.display());
             let text = std::fs::read_to_string(&identity)
                 .with_context(|| format!("reading {}", identity.display()))?;
-            let a = Appliance::new_with_identity(&enclave_bin, Some(&text)).await;
+            let a = Appliance::new_with_identity(&enclave_bin, Some(text.as_str())).await;
             let ciphertext =
                 std::fs::read(&shares).with_context(|| format!("reading {}", shares.display()))?;
             (
