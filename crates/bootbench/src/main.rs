@@ -648,7 +648,7 @@ fn markdown(s: &Value) -> String {
     let p = &s["peer"];
     out.push_str(&format!(
         "| peer `{}`, ms | {} |\n| peer peak RSS age + parser, MiB | {} ({} + {}) |\n",
-        p["command"].as_str().unwrap_or(""),
+        p["command"].as_str().unwrap_or("").replace('|', "\\|"),
         num(&p["elapsed_ms"], 0),
         mib(&p["peak_rss_bytes_sum"]),
         mib(&p["age_peak_rss_bytes"]),
