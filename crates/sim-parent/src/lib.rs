@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_kms::primitives::Blob;
 use sigil_key_gen::accounts::AccountSpec;
@@ -121,6 +121,29 @@ pub fn age_keygen(dir: &Path, name: &str) -> (String, String) {
         .unwrap()
         .to_owned();
     (text, recipient)
+}
+
+/// The recipient of an age identity file's text: its `# public key:` comment, else
+/// `age-keygen -y`.
+pub fn age_recipient(identity_text: &str) -> String {
+    if let Some(r) = identity_text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+    {
+        return r.trim().to_owned();
+    }
+    let mut child = Command::new("age-keygen")
+        .arg("-y")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(identity_text.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "age-keygen -y: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// `age -r RECIPIENT` over `plaintext`.
@@ -253,6 +276,10 @@ pub struct Running {
     pub child: Child,
     pub log: PathBuf,
     pub report: pb::BootReport,
+    /// When the process was spawned.
+    pub spawned_at: Instant,
+    /// When its boot report arrived.
+    pub report_at: Instant,
     _provisioning: tokio::task::JoinHandle<()>,
 }
 
@@ -305,6 +332,12 @@ impl Appliance {
 
     /// The parent side ready (KMS key with the policy, wrapped identity), with no shares yet.
     pub async fn new(enclave_bin: &Path) -> Appliance {
+        Self::new_with_identity(enclave_bin, None).await
+    }
+
+    /// As [`Appliance::new`], wrapping the given age identity file text instead of a fresh
+    /// one from `age-keygen` (a benchmark reuses share files sealed to it earlier).
+    pub async fn new_with_identity(enclave_bin: &Path, identity_text: Option<&str>) -> Appliance {
         let dir = tempfile::tempdir().unwrap();
         let root_dir = dir.path().join("dev-root");
         DevRoot::generate().unwrap().save(&root_dir).unwrap();
@@ -356,7 +389,10 @@ impl Appliance {
         let enclave_pcr0 = ImageMeasurement::of_file(enclave_bin).unwrap().pcr0_hex();
         let bundle_dir = dir.path().join("bundle");
         std::fs::create_dir_all(&bundle_dir).unwrap();
-        let (identity, recipient) = age_keygen(dir.path(), "identity.txt");
+        let (identity, recipient) = match identity_text {
+            Some(text) => (text.to_owned(), age_recipient(text)),
+            None => age_keygen(dir.path(), "identity.txt"),
+        };
         let a = Appliance {
             enclave_bin: enclave_bin.to_owned(),
             sim_dir,
@@ -504,6 +540,7 @@ impl Appliance {
     /// Boots an enclave that must succeed: waits for its report and its listener.
     pub async fn boot(&mut self, extra: &[&str]) -> Running {
         let (task, mut reports) = self.provision().await;
+        let spawned_at = Instant::now();
         let (mut child, log) = self.spawn(extra);
         let report = tokio::time::timeout(Duration::from_secs(90), reports.recv())
             .await
@@ -516,6 +553,7 @@ impl Appliance {
             })
             .unwrap()
             .report;
+        let report_at = Instant::now();
         self.logs.push(format!("{report:?}"));
         assert!(
             report.ok,
@@ -526,6 +564,8 @@ impl Appliance {
             child,
             log,
             report,
+            spawned_at,
+            report_at,
             _provisioning: task,
         }
     }
