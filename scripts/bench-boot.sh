@@ -31,10 +31,18 @@ fi
 for tool in age age-keygen python3; do
   command -v "$tool" >/dev/null || { echo "bench-boot: $tool is needed" >&2; exit 1; }
 done
-echo "bench-boot: building the release binaries" >&2
-cargo build --release --locked -q -p enclave-app -p kms-sim -p sigil-key-gen -p sigil-bootbench
 TARGET=${CARGO_TARGET_DIR:-target}
-BIN=$TARGET/release
+if (( QUICK )); then
+  # A smoke run: the dev-profile binaries `cargo test --workspace` already built (their
+  # dependencies are optimised); the figures are not meant to be recorded.
+  echo "bench-boot: building the dev-profile binaries (smoke run)" >&2
+  cargo build --locked -q -p enclave-app -p kms-sim -p sigil-key-gen -p sigil-bootbench
+  BIN=$TARGET/debug
+else
+  echo "bench-boot: building the release binaries" >&2
+  cargo build --release --locked -q -p enclave-app -p kms-sim -p sigil-key-gen -p sigil-bootbench
+  BIN=$TARGET/release
+fi
 CACHE=$TARGET/bench-boot
 mkdir -p "$CACHE"
 WORK=$(mktemp -d /tmp/sigil-bench-boot.XXXXXX)
@@ -42,7 +50,7 @@ trap 'rm -rf "$WORK"' EXIT
 RAW=${BOOTBENCH_RAW:-$WORK/raw.jsonl}
 : >"$RAW"
 
-# The PCR0 the key policy binds is the measurement of this release enclave-app.
+# The PCR0 the key policy binds is the measurement of the enclave-app just built.
 for case in $CASES; do
   scheme=${case%%:*}; n=${case##*:}
   out=$WORK/$scheme-$n.jsonl

@@ -305,7 +305,7 @@ async fn boot_once(cli: &Cli, a: &mut Appliance, run: usize) -> anyhow::Result<V
             cli.accounts
         );
     }
-    let res = r.resources.clone().unwrap_or_default();
+    let res = r.resources.unwrap_or_default();
     let row = json!({
         "type": "enclave", "run": run, "accounts": cli.accounts, "scheme": cli.scheme,
         "start_to_report_ms": ms(running.report_at - running.spawned_at),
