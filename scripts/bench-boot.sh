@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Boot benchmark: enclave-app (release) from spawn to the boot report and to grpc.health.v1
+# Boot benchmark: enclave-app (release; PROFILE=dev for the dev profile) from spawn to the boot report and to grpc.health.v1
 # SERVING, with its resident memory once serving and the share of each boot step, in
 # simulation against kms-sim (crates/sim-parent: provisioning on vsock 7000, the KMS route,
 # a key policy bound to the binary's PCR0). The peer, on the same file in the same run, is
@@ -12,6 +12,7 @@
 #   RUNS=5 scripts/bench-boot.sh     # more runs
 #   CASES="ecdsa-secp256k1:1000 ed25519:100000" scripts/bench-boot.sh
 #   BOOTBENCH_RAW=/tmp/boot.jsonl scripts/bench-boot.sh   # keep the raw JSON lines
+#   PROFILE=dev scripts/bench-boot.sh  # the dev-profile binaries (no release build)
 #
 # Share files (2-of-2, the enclave is party 0, made by the real key-gen binary) are kept in
 # ${CARGO_TARGET_DIR:-target}/bench-boot/<scheme>-<accounts>/ with the identity they are
@@ -32,10 +33,12 @@ for tool in age age-keygen python3; do
   command -v "$tool" >/dev/null || { echo "bench-boot: $tool is needed" >&2; exit 1; }
 done
 TARGET=${CARGO_TARGET_DIR:-target}
-if (( QUICK )); then
+# PROFILE=dev measures the dev-profile binaries (dependencies optimised, Sigil's own crates at
+# opt-level 1): slower than release, for when a release build does not fit.
+if (( QUICK )) || [[ "${PROFILE:-release}" == dev ]]; then
   # A smoke run: the dev-profile binaries `cargo test --workspace` already built (their
   # dependencies are optimised); the figures are not meant to be recorded.
-  echo "bench-boot: building the dev-profile binaries (smoke run)" >&2
+  echo "bench-boot: building the dev-profile binaries" >&2
   cargo build --locked -q -p enclave-app -p kms-sim -p sigil-key-gen -p sigil-bootbench
   BIN=$TARGET/debug
 else

@@ -13,4 +13,5 @@ scripts/demo.sh >/dev/null
 scripts/bench-bridge.sh --quick >/dev/null
 scripts/bench-sign.sh --quick >/dev/null
 scripts/bench-boot.sh --quick >/dev/null
+scripts/bench-keystore.sh --quick >/dev/null
 echo "scripts/test.sh: all checks passed"

@@ -21,6 +21,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use zeroize::Zeroizing;
 
 /// The error text of a big-integer radix outside 2..=36.
 pub const RADIX_ERROR: &str = "a big-integer radix is outside 2..=36";
@@ -209,8 +210,9 @@ impl<'d> Within<'d> {
         // A library's own validation (cggmp24's `Valid<T>`) reports "deserialized value is
         // invalid: <reason>"; its reasons are fixed texts and numbers, never input. Every other
         // message may quote the input, so only its category is given.
-        let reason = e
-            .to_string()
+        // The full message may quote the input: it is wiped when dropped.
+        let message = Zeroizing::new(e.to_string());
+        let reason = message
             .strip_prefix("deserialized value is invalid: ")
             .and_then(|rest| rest.rsplit_once(" at line "))
             .map(|(reason, _)| format!(" (invalid value: {reason})"))
