@@ -22,8 +22,9 @@ cd "$(dirname "$0")/.."
 ECDSA_SIZES=${ECDSA_SIZES-1000 10000 100000}
 ED25519_SIZES=${ED25519_SIZES-100000}
 ROUNDS=${ROUNDS:-3}
+QUICK=0
 if [[ "${1:-}" == "--quick" ]]; then
-  ECDSA_SIZES=1000; ED25519_SIZES=1000; ROUNDS=1
+  QUICK=1; ECDSA_SIZES=1000; ED25519_SIZES=1000; ROUNDS=1
 fi
 for tool in age-keygen python3; do
   command -v "$tool" >/dev/null || { echo "bench-keystore: $tool is needed" >&2; exit 1; }
