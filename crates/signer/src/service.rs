@@ -464,6 +464,7 @@ impl Driver {
         let deadline = tokio::time::Instant::now() + limits.session_timeout;
         let mut idle = tokio::time::Instant::now() + limits.message_timeout;
         let mut inbound_open = true;
+        let mut engine_done = false;
         let outcome: Result<Signature, Status> = loop {
             tokio::select! {
                 biased;
@@ -474,6 +475,7 @@ impl Driver {
                     }
                 }
                 joined = &mut engine => {
+                    engine_done = true;
                     // Messages the engine sent before finishing go out before the result.
                     while let Ok(m) = self.from_engine.try_recv() {
                         let _ = self.tx.send(Ok(wire_to_pb(m))).await;
@@ -513,9 +515,15 @@ impl Driver {
                 _ = self.tx.closed() => break Err(Status::cancelled("the caller closed the stream")),
             }
         };
-        // Closing the engine's inbox ends a session still in progress: its thread returns, and
-        // its capacity permit with it. Nothing of the session is kept but the registry entry.
+        // Closing the engine's inbox (and outbox) ends a session still in progress: its thread
+        // returns, and its capacity permit with it. Nothing of the session is kept but the
+        // registry entry. The caller hears the outcome only after that, so a caller that
+        // retries at once finds the slot free.
         drop(self.to_engine);
+        drop(self.from_engine);
+        if !engine_done {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut engine).await;
+        }
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let result = outcome.and_then(|sig| result_to_pb(&self.session, self.key.as_ref(), &sig));
         match result {
