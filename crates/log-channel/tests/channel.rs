@@ -125,6 +125,7 @@ async fn lines_arrive_as_allow_listed_json_with_spans_and_secrets_never_leave() 
             bytes = 32u64,
             elapsed_ms = 12.5,
             cached = false,
+            // Not a key: an all-zero, key-shaped test value (bech32 `q` is 0) that must be redacted.
             secret = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
             "unwrapped the identity"
         );

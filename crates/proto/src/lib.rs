@@ -12,6 +12,9 @@
     clippy::large_enum_variant
 )]
 
+mod conn;
+pub use conn::Conn;
+
 /// `sigil.signer.v1`.
 pub mod v1 {
     tonic::include_proto!("sigil.signer.v1");

@@ -48,7 +48,7 @@ async fn channel(
                     .connect(&addr, connect_timeout)
                     .await
                     .map_err(std::io::Error::other)?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(crate::conn::Conn(stream)))
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))
         .await

@@ -10,7 +10,6 @@
 //! Sizes are bounded on both sides ([`MAX_BUNDLE_BYTES`], [`MAX_REPORT_BYTES`]).
 
 mod client;
-mod conn;
 mod server;
 
 pub use client::{ClientError, fetch_bundle, send_report};

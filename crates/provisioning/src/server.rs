@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
+use sigil_proto::Conn;
 use sigil_proto::provision as pb;
 use sigil_proto::provision::provisioning_server::{Provisioning, ProvisioningServer};
 use sigil_transport::Listener;
@@ -14,7 +15,6 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
-use crate::conn::Conn;
 use crate::{MAX_BUNDLE_BYTES, MAX_REPORT_BYTES};
 
 /// The KMS ciphertext of the age identity, in the bundle directory.

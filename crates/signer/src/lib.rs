@@ -13,5 +13,6 @@ mod registry;
 mod server;
 mod service;
 
-pub use server::{Conn, Security, ServeError, serve};
+pub use server::{Security, ServeError, serve};
 pub use service::{Limits, SignerService};
+pub use sigil_proto::Conn;

@@ -2,16 +2,13 @@
 //! mutual TLS terminated here (production) or, chosen by name, plaintext (simulation only).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use sigil_proto::Conn;
 use sigil_proto::v1::sign_service_server::SignServiceServer;
 use sigil_transport::{Listener, Stream};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tonic::transport::server::Connected;
 use tracing::{info, warn};
 
 use crate::SignerService;
@@ -37,41 +34,6 @@ pub enum Security {
     /// No TLS: anyone who can reach the listener is a caller. For the simulation and tests
     /// only; every start logs a warning.
     PlaintextForSimulation,
-}
-
-/// Any byte stream as tonic's server wants it (no peer information). `serve` wraps transport
-/// streams in it; the benchmark wraps in-memory pipes.
-pub struct Conn<S>(pub S);
-
-impl<S> Connected for Conn<S> {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Conn<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
 }
 
 /// Serves until `shutdown` resolves. Accept errors (e.g. EMFILE) are logged and retried after a

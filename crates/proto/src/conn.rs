@@ -1,21 +1,22 @@
-//! A transport stream as tonic's server and client want it (no peer information).
+//! Any byte stream as tonic's server wants it, for every gRPC server here (SignService,
+//! provisioning, the benchmark's in-memory pipes).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use sigil_transport::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 
-/// Wraps a `sigil_transport::Stream` for tonic.
-pub(crate) struct Conn(pub(crate) Stream);
+/// Any byte stream as tonic's server wants it (no peer information). Servers wrap transport streams in
+/// it; the benchmark wraps in-memory pipes.
+pub struct Conn<S>(pub S);
 
-impl Connected for Conn {
+impl<S> Connected for Conn<S> {
     type ConnectInfo = ();
     fn connect_info(&self) -> Self::ConnectInfo {}
 }
 
-impl AsyncRead for Conn {
+impl<S: AsyncRead + Unpin> AsyncRead for Conn<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -25,7 +26,7 @@ impl AsyncRead for Conn {
     }
 }
 
-impl AsyncWrite for Conn {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
