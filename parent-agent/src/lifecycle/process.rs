@@ -1,0 +1,1 @@
+//! The simulation runner: enclave-app as a child process with the simulation flags.
