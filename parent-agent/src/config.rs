@@ -27,6 +27,18 @@ pub struct Config {
     /// Behaviour on SIGTERM.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// The enclave and how to supervise it (`run` without it serves the bridges only).
+    pub enclave: Option<crate::supervision_config::EnclaveConfig>,
+    /// The boot bundle served on vsock 7000 (required with `[enclave]`).
+    pub provisioning: Option<crate::supervision_config::ProvisioningConfig>,
+    /// The attestation gate in front of ingress (required with `[enclave]`).
+    pub attestation: Option<crate::supervision_config::AttestationConfig>,
+    /// `/livez`, `/readyz`, `/metrics` and the enclave health probe.
+    #[serde(default)]
+    pub health: crate::supervision_config::HealthConfig,
+    /// The enclave's log stream (vsock 7001).
+    #[serde(default)]
+    pub logs: crate::supervision_config::LogsConfig,
 }
 
 /// `[vsock]`
@@ -283,6 +295,11 @@ impl Config {
         Allowlist::new(self.egress.allow.clone())
     }
 
+    /// Whether vsock is simulated (the simulation's relaxations are allowed only then).
+    pub fn simulated(&self) -> bool {
+        self.vsock.simulation_dir.is_some()
+    }
+
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let invalid = |field: String, message: String| ConfigError::Invalid {
             path: origin.to_owned(),
@@ -325,6 +342,7 @@ impl Config {
                 "must be an absolute path".into(),
             ));
         }
+        crate::supervision_config::validate(self, &invalid)?;
         let mut listens = vec![("ingress.listen".to_owned(), &i.listen)];
         let allowlist = self.allowlist();
         for (n, r) in self.egress.routes.iter().enumerate() {
@@ -356,6 +374,13 @@ impl Config {
                 (None, true) => {}
             }
             listens.push((field("listen"), &r.listen));
+        }
+        if self.enclave.is_some() {
+            listens.push(("health.listen".into(), &self.health.listen));
+            listens.push(("logs.listen".into(), &self.logs.listen));
+            if let Some(p) = &self.provisioning {
+                listens.push(("provisioning.listen".into(), &p.listen));
+            }
         }
         for (a, (fa, la)) in listens.iter().enumerate() {
             if let Some((fb, _)) = listens[..a].iter().find(|(_, lb)| lb == la) {

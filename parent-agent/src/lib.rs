@@ -1,12 +1,21 @@
 //! parent-agent as a library: the configuration, the bridges and their metrics, so the
 //! binary stays a thin CLI and tests can run the same code in-process.
 
+pub mod agent;
+pub mod archive;
 pub mod attestation_cli;
 pub mod config;
-pub mod lifecycle;
 pub mod connect_proxy;
+pub mod credentials;
+pub mod enclave_logs;
+pub mod gate;
+pub mod lifecycle;
 pub mod metrics;
+pub mod notify;
 pub mod relay;
+pub mod status;
+pub mod supervision_config;
+pub mod supervisor;
 
 /// Thousands of long-lived streams need thousands of descriptors: lifts the soft
 /// `RLIMIT_NOFILE` to the hard limit.

@@ -142,21 +142,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
-            let transport = cfg.vsock.transport();
-            if let Some(dir) = &cfg.vsock.simulation_dir {
-                info!(event = "simulation", vsock_dir = %dir.display(), "vsock is SIMULATED with Unix sockets");
-            }
-            let policy = Policy::new(cfg.allowlist(), &cfg.egress.dns)
-                .context("building the egress policy")?;
-            let relay = Relay::start(
-                transport,
-                routes_from_config(&cfg),
-                Some(Arc::new(policy)),
-                Arc::new(Metrics::new()),
-            )
-            .await
-            .context("starting routes")?;
-            serve_until_signal(relay, cfg.shutdown.drain_timeout).await
+            parent_agent::agent::run(cfg).await
         }
         Command::Bridge {
             listen,
@@ -186,6 +172,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     buffer_size,
                     idle_timeout,
                 },
+                gate: None,
             };
             let relay =
                 Relay::start(transport, vec![route], None, Arc::new(Metrics::new())).await?;

@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,6 +32,37 @@ struct DecisionLabels {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
+/// The enclave's phases, as the supervisor moves through them.
+pub const PHASES: [&str; 7] = [
+    "starting",
+    "booting",
+    "attesting",
+    "serving",
+    "restarting",
+    "crash_loop",
+    "draining",
+];
+
 /// All of the agent's metrics and the registry that renders them.
 pub struct Metrics {
     registry: Registry,
@@ -38,6 +70,28 @@ pub struct Metrics {
     active: Family<RouteLabels, Gauge>,
     bytes: Family<ByteLabels, Counter>,
     decisions: Family<DecisionLabels, Counter>,
+    /// Enclave restarts by reason.
+    restarts: Family<ReasonLabels, Counter>,
+    /// The last boot's step times.
+    boot_steps: Family<StepLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// KMS Decrypt time of each boot, from the boot reports.
+    kms_decrypt: Histogram,
+    /// KMS attempts of the last boot.
+    kms_attempts: Gauge,
+    /// Attestation checks by outcome.
+    attestation_checks: Family<OutcomeLabels, Counter>,
+    /// grpc.health.v1 probes by outcome.
+    health_probes: Family<OutcomeLabels, Counter>,
+    /// 1 while the last probe succeeded.
+    healthy: Gauge,
+    /// 1 while ingress is open.
+    ready: Gauge,
+    /// 1 for the current phase.
+    phase: Family<PhaseLabels, Gauge>,
+    /// Log lines the enclave dropped (from its boot report and the stream).
+    enclave_log_dropped: Gauge,
+    /// Log lines received from the enclave, and those refused (malformed or too long).
+    enclave_log_lines: Family<OutcomeLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -55,14 +109,26 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("sigil");
+        Self::with_simulation(false)
+    }
+
+    /// Registers every metric; in simulation every sample carries `simulated="true"`, so a
+    /// dashboard can never mistake a simulated appliance for a real one.
+    pub fn with_simulation(simulated: bool) -> Self {
+        let labels: Vec<(std::borrow::Cow<'static, str>, std::borrow::Cow<'static, str>)> =
+            if simulated {
+                vec![("simulated".into(), "true".into())]
+            } else {
+                Vec::new()
+            };
+        let mut registry = Registry::with_prefix_and_labels("sigil", labels.into_iter());
         let connections = Family::<ConnLabels, Counter>::default();
         let active = Family::<RouteLabels, Gauge>::default();
         let bytes = Family::<ByteLabels, Counter>::default();
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
             "bridge_connections",
-            "Connections per route by outcome (accepted, rejected_over_cap, connect_failed, denied, bad_request)",
+            "Connections per route by outcome (accepted, rejected_over_cap, rejected_not_ready, connect_failed, denied, bad_request)",
             connections.clone(),
         );
         registry.register(
@@ -80,13 +146,168 @@ impl Metrics {
             "Egress allowlist decisions by route, decision and reason",
             decisions.clone(),
         );
+        let restarts = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "enclave_restarts",
+            "Enclave restarts by reason (exited, boot_failed, boot_timeout, attestation_failed, unhealthy, start_failed)",
+            restarts.clone(),
+        );
+        let boot_steps = Family::default();
+        registry.register(
+            "enclave_boot_step_seconds",
+            "Time of each boot step in the last boot report",
+            boot_steps.clone(),
+        );
+        let kms_decrypt = Histogram::new(
+            [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter(),
+        );
+        registry.register(
+            "enclave_kms_decrypt_seconds",
+            "The attested KMS Decrypt step of each boot (retries included), from boot reports",
+            kms_decrypt.clone(),
+        );
+        let kms_attempts = Gauge::default();
+        registry.register(
+            "enclave_kms_attempts",
+            "KMS Decrypt attempts in the last boot",
+            kms_attempts.clone(),
+        );
+        let attestation_checks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "attestation_checks",
+            "Attestation gate checks by outcome (verified, refused, unreachable)",
+            attestation_checks.clone(),
+        );
+        let health_probes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "enclave_health_probes",
+            "grpc.health.v1 probes of the enclave by outcome (serving, not_serving, failed)",
+            health_probes.clone(),
+        );
+        let healthy = Gauge::default();
+        registry.register(
+            "enclave_healthy",
+            "1 while the enclave's last health probe succeeded",
+            healthy.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register(
+            "ready",
+            "1 while ingress is open (attested and healthy)",
+            ready.clone(),
+        );
+        let phase = Family::<PhaseLabels, Gauge>::default();
+        for p in PHASES {
+            phase.get_or_create(&PhaseLabels { phase: p });
+        }
+        registry.register("enclave_phase", "1 for the supervisor's current phase", phase.clone());
+        let enclave_log_dropped = Gauge::default();
+        registry.register(
+            "enclave_log_lines_dropped",
+            "Log lines the enclave dropped because its queue was full (from its reports)",
+            enclave_log_dropped.clone(),
+        );
+        let enclave_log_lines = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "enclave_log_lines",
+            "Log lines received from the enclave by outcome (accepted, refused)",
+            enclave_log_lines.clone(),
+        );
         Metrics {
             registry,
             connections,
             active,
             bytes,
             decisions,
+            restarts,
+            boot_steps,
+            kms_decrypt,
+            kms_attempts,
+            attestation_checks,
+            health_probes,
+            healthy,
+            ready,
+            phase,
+            enclave_log_dropped,
+            enclave_log_lines,
         }
+    }
+
+    /// Counts one enclave restart.
+    pub fn restart(&self, reason: &str) {
+        self.restarts
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Restarts so far for `reason`.
+    pub fn restarts(&self, reason: &str) -> u64 {
+        self.restarts
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .get()
+    }
+
+    /// Records a boot report's step times, KMS figures and dropped log lines.
+    pub fn boot_report(&self, report: &sigil_provisioning::pb::BootReport) {
+        for s in &report.steps {
+            let secs = s.elapsed_us as f64 / 1e6;
+            self.boot_steps
+                .get_or_create(&StepLabels {
+                    step: s.step.clone(),
+                })
+                .set(secs);
+            if s.step == "kms_decrypt" {
+                self.kms_decrypt.observe(secs);
+            }
+        }
+        self.kms_attempts.set(i64::from(report.kms_attempts));
+        self.enclave_log_dropped
+            .set(i64::try_from(report.log_lines_dropped).unwrap_or(i64::MAX));
+    }
+
+    /// Counts an attestation check.
+    pub fn attestation_check(&self, outcome: &'static str) {
+        self.attestation_checks
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts a health probe and sets `enclave_healthy`.
+    pub fn health_probe(&self, outcome: &'static str) {
+        self.health_probes
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        self.healthy.set(i64::from(outcome == "serving"));
+    }
+
+    /// Marks the enclave unhealthy (stopped, restarting).
+    pub fn set_unhealthy(&self) {
+        self.healthy.set(0);
+    }
+
+    /// Sets the `ready` gauge.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    /// Moves the phase gauge.
+    pub fn set_phase(&self, current: &'static str) {
+        for p in PHASES {
+            self.phase
+                .get_or_create(&PhaseLabels { phase: p })
+                .set(i64::from(p == current));
+        }
+    }
+
+    /// Counts a line from the enclave's log stream.
+    pub fn enclave_log_line(&self, outcome: &'static str) {
+        self.enclave_log_lines
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Counters for one route, resolved once so the per-connection path does no lookups.
@@ -110,6 +331,7 @@ impl Metrics {
         RouteMetrics {
             accepted: c("accepted"),
             rejected_over_cap: c("rejected_over_cap"),
+            rejected_not_ready: c("rejected_not_ready"),
             connect_failed: c("connect_failed"),
             denied: c("denied"),
             bad_request: c("bad_request"),
@@ -162,6 +384,9 @@ pub struct RouteMetrics {
     pub accepted: Counter,
     /// Connections closed at once because the route was at its cap.
     pub rejected_over_cap: Counter,
+    /// Connections closed at once because the route's gate was shut (ingress before the
+    /// enclave is attested and healthy).
+    pub rejected_not_ready: Counter,
     /// Connections whose destination could not be reached.
     pub connect_failed: Counter,
     /// Connections refused by the allowlist.

@@ -15,7 +15,7 @@ use sigil_transport::{
     Addr, CopyError, CopyOptions, Host, Listener, Stream, Transport, copy_bidirectional,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -69,6 +69,10 @@ pub struct RouteSpec {
     pub connect_timeout: Duration,
     /// Copy tuning (buffer size, idle timeout).
     pub copy: CopyOptions,
+    /// When set, the route accepts only while this reads `true` (ingress behind the
+    /// attestation gate): connections arriving while it is `false` are closed at once and
+    /// counted. Open connections end with the enclave they reach.
+    pub gate: Option<watch::Receiver<bool>>,
 }
 
 /// Could not start.
@@ -109,6 +113,7 @@ pub fn routes_from_config(cfg: &Config) -> Vec<RouteSpec> {
             buffer_size: i.buffer_size,
             idle_timeout: Some(i.idle_timeout),
         },
+        gate: None,
     }];
     let e = &cfg.egress;
     for (listen, kind) in cfg.routes() {
@@ -124,6 +129,7 @@ pub fn routes_from_config(cfg: &Config) -> Vec<RouteSpec> {
                 buffer_size: e.buffer_size,
                 idle_timeout: Some(e.idle_timeout),
             },
+            gate: None,
         });
     }
     routes
@@ -272,6 +278,16 @@ async fn accept_loop(
                 }
             }
         };
+        if let Some(gate) = &route.spec.gate
+            && !*gate.borrow()
+        {
+            drop(stream);
+            let total = route.m.rejected_not_ready.inc() + 1;
+            if route.cap_warning_due() {
+                warn!(event = "connection_rejected", route = %route.name, %peer, reason = "not_ready", rejected_total = total);
+            }
+            continue;
+        }
         let permit = match &route.cap {
             None => None,
             Some(sem) => match sem.clone().try_acquire_owned() {

@@ -16,12 +16,9 @@ use sigil_mpc::{
     ThresholdKey, WireMessage,
 };
 use sigil_proto::v1 as pb;
-use sigil_tls::ClientTls;
-use sigil_tls::tokio_rustls::TlsConnector;
-use sigil_transport::{Addr, Transport};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Why a co-signed session failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,73 +48,7 @@ pub enum CosignError {
     Timeout(Duration),
 }
 
-/// Why a channel could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The TLS material is unusable.
-    #[error("TLS: {0}")]
-    Tls(#[from] sigil_tls::TlsError),
-    /// The connection, the TLS handshake or HTTP/2 failed.
-    #[error("{0}")]
-    Transport(#[from] tonic::transport::Error),
-}
-
-fn endpoint(timeout: Duration) -> Endpoint {
-    Endpoint::from_static("http://sigil-signer")
-        .connect_timeout(timeout)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-}
-
-/// Opens a gRPC channel to a SignService at `addr` (vsock, Unix or TCP): over mutual TLS with
-/// `tls`, plaintext with `None` (a service in simulation). The connect and the handshake
-/// together must finish within `timeout`; the channel reconnects the same way.
-pub async fn connect(
-    transport: Transport,
-    addr: Addr,
-    timeout: Duration,
-    tls: Option<&ClientTls>,
-) -> Result<Channel, ConnectError> {
-    let Some(tls) = tls else {
-        return Ok(endpoint(timeout)
-            .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-                let (transport, addr) = (transport.clone(), addr.clone());
-                async move {
-                    let stream = transport
-                        .connect(&addr, timeout)
-                        .await
-                        .map_err(std::io::Error::other)?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-                }
-            }))
-            .await?);
-    };
-    let connector = TlsConnector::from(tls.config()?);
-    let server_name = tls.server_name()?;
-    Ok(endpoint(timeout)
-        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let (transport, addr) = (transport.clone(), addr.clone());
-            let (connector, server_name) = (connector.clone(), server_name.clone());
-            async move {
-                let handshake = async {
-                    let stream = transport
-                        .connect(&addr, timeout)
-                        .await
-                        .map_err(std::io::Error::other)?;
-                    connector.connect(server_name, stream).await
-                };
-                let tls = tokio::time::timeout(timeout, handshake)
-                    .await
-                    .map_err(|_| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("TLS connection to {addr} not established within {timeout:?}"),
-                        )
-                    })??;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
-            }
-        }))
-        .await?)
-}
+pub use sigil_grpc_client::{ConnectError, connect};
 
 /// One signing request as the caller states it.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use sigil_proto::provision as pb;
 use sigil_proto::provision::provisioning_client::ProvisioningClient;
 use sigil_transport::{Addr, Transport};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tracing::{info, warn};
 
 use crate::{MAX_BUNDLE_BYTES, MAX_REPORT_BYTES};
@@ -33,27 +33,6 @@ pub enum ClientError {
     },
 }
 
-async fn channel(
-    transport: &Transport,
-    addr: &Addr,
-    connect_timeout: Duration,
-) -> Result<Channel, tonic::transport::Error> {
-    let (transport, addr) = (transport.clone(), addr.clone());
-    Endpoint::from_static("http://sigil-parent")
-        .connect_timeout(connect_timeout)
-        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let (transport, addr) = (transport.clone(), addr.clone());
-            async move {
-                let stream = transport
-                    .connect(&addr, connect_timeout)
-                    .await
-                    .map_err(std::io::Error::other)?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            }
-        }))
-        .await
-}
-
 /// Calls `op` until it succeeds, fails for good, or `deadline` passes. Connection failures and
 /// UNAVAILABLE are retried with exponential backoff (100 ms doubling to 2 s).
 async fn with_retries<T, F, Fut>(
@@ -74,7 +53,14 @@ where
         attempts += 1;
         let remaining = deadline.saturating_sub(start.elapsed());
         let connect_timeout = remaining.clamp(Duration::from_millis(50), Duration::from_secs(5));
-        let last = match channel(transport, addr, connect_timeout).await {
+        let last = match sigil_grpc_client::connect(
+            transport.clone(),
+            addr.clone(),
+            connect_timeout,
+            None,
+        )
+        .await
+        {
             Ok(ch) => {
                 let client = ProvisioningClient::new(ch)
                     .max_decoding_message_size(MAX_BUNDLE_BYTES)
@@ -96,15 +82,7 @@ where
                     Err(_) => "timed out".to_owned(),
                 }
             }
-            Err(e) => {
-                let mut msg = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg = format!("{msg}: {s}");
-                    src = s.source();
-                }
-                msg
-            }
+            Err(e) => e.chain(),
         };
         if start.elapsed() + backoff >= deadline {
             return Err(ClientError::Unreachable {
