@@ -3,9 +3,10 @@
 
 pub mod attestation_cli;
 pub mod config;
-pub mod lifecycle;
 pub mod connect_proxy;
+pub mod lifecycle;
 pub mod metrics;
+pub mod preflight;
 pub mod relay;
 
 /// Thousands of long-lived streams need thousands of descriptors: lifts the soft
