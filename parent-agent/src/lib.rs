@@ -12,6 +12,7 @@ pub mod gate;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod preflight;
 pub mod relay;
 pub mod status;
 pub mod supervision_config;
