@@ -181,9 +181,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let health_listener = bind("health.listen", &cfg.health.listen).await?;
     let log_listener = bind("logs.listen", &cfg.logs.listen).await?;
     let prov_listener = bind("provisioning.listen", &prov.listen).await?;
-    let relay = Relay::start(transport.clone(), routes, Some(Arc::new(policy)), metrics.clone())
-        .await
-        .context("starting routes")?;
+    let relay = Relay::start(
+        transport.clone(),
+        routes,
+        Some(Arc::new(policy)),
+        metrics.clone(),
+    )
+    .await
+    .context("starting routes")?;
     info!(
         event = "listening",
         routes = %relay.bound().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","),
@@ -196,7 +201,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let state = Arc::new(AgentState::new(metrics.clone(), simulated, liveness));
     let stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(crate::status::serve(health_listener, state.clone(), stop.clone()));
+    tasks.spawn(crate::status::serve(
+        health_listener,
+        state.clone(),
+        stop.clone(),
+    ));
     {
         let (logs, m, stop) = (cfg.logs.clone(), metrics.clone(), stop.clone());
         tasks.spawn(async move {
@@ -219,7 +228,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     {
         let stop = stop.clone();
         tasks.spawn(async move {
-            if let Err(e) = sigil_provisioning::serve(prov_listener, service, stop.cancelled_owned()).await {
+            if let Err(e) =
+                sigil_provisioning::serve(prov_listener, service, stop.cancelled_owned()).await
+            {
                 error!(event = "provisioning_stopped", error = %e);
             }
         });
@@ -276,6 +287,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = supervised.await;
     stop.cancel();
     while tasks.join_next().await.is_some() {}
-    info!(event = "stopped", open_at_start = drained.open_at_start, closed_at_deadline = drained.closed_at_deadline);
+    info!(
+        event = "stopped",
+        open_at_start = drained.open_at_start,
+        closed_at_deadline = drained.closed_at_deadline
+    );
     Ok(())
 }

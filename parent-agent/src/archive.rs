@@ -11,7 +11,12 @@ use sha2::{Digest, Sha256};
 use sigil_provisioning::pb;
 
 /// Writes `bytes` as `dir/kind/<sha256>.ext`; returns the hex digest and the path.
-pub fn store(dir: &Path, kind: &str, ext: &str, bytes: &[u8]) -> std::io::Result<(String, PathBuf)> {
+pub fn store(
+    dir: &Path,
+    kind: &str,
+    ext: &str,
+    bytes: &[u8],
+) -> std::io::Result<(String, PathBuf)> {
     let digest = hex::encode(Sha256::digest(bytes));
     let sub = dir.join(kind);
     std::fs::create_dir_all(&sub)?;
@@ -80,6 +85,11 @@ mod tests {
         assert_eq!((d1.clone(), p1.clone()), (d2, p2));
         assert_eq!(d1, hex::encode(Sha256::digest(b"doc")));
         assert_eq!(std::fs::read(&p1).unwrap(), b"doc");
-        assert_eq!(std::fs::read_dir(dir.path().join("attestations")).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("attestations"))
+                .unwrap()
+                .count(),
+            1
+        );
     }
 }

@@ -383,7 +383,9 @@ impl Config {
             }
         }
         for (a, (fa, la)) in listens.iter().enumerate() {
-            if let Some((fb, _)) = listens[..a].iter().find(|(_, lb)| lb == la) {
+            // Port 0 asks the kernel for a free port: never a clash.
+            let ephemeral = matches!(la, Addr::Tcp { port: 0, .. });
+            if let Some((fb, _)) = listens[..a].iter().find(|(_, lb)| !ephemeral && lb == la) {
                 return Err(invalid(
                     fa.clone(),
                     format!("{la} is already used by `{fb}`"),

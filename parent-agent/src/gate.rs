@@ -109,7 +109,10 @@ pub struct Gate {
 impl Gate {
     /// Opens a channel to the SignService; with TLS, the server key must hash to `pin`
     /// (the boot report's `tls_spki_sha256`).
-    pub async fn connect(settings: &GateSettings, pin: Option<[u8; 32]>) -> Result<Gate, GateError> {
+    pub async fn connect(
+        settings: &GateSettings,
+        pin: Option<[u8; 32]>,
+    ) -> Result<Gate, GateError> {
         let tls = settings.tls.clone().map(|mut t| {
             t.pin_spki_sha256 = pin;
             t
@@ -169,7 +172,12 @@ impl Gate {
     }
 
     /// Verifies `document` for `nonce` at `now`.
-    pub fn check(&self, document: &[u8], nonce: &[u8], now: SystemTime) -> Result<Attested, GateError> {
+    pub fn check(
+        &self,
+        document: &[u8],
+        nonce: &[u8],
+        now: SystemTime,
+    ) -> Result<Attested, GateError> {
         let expect = Expectations {
             pcrs: BTreeMap::new(),
             nonce: Some(nonce.to_vec()),
@@ -199,8 +207,7 @@ impl Gate {
             Some(pin) => {
                 if d.user_data.as_deref() != Some(&pin[..]) {
                     return Err(GateError::Refused(
-                        "user_data is not the SHA-256 of the TLS key this connection pinned"
-                            .into(),
+                        "user_data is not the SHA-256 of the TLS key this connection pinned".into(),
                     ));
                 }
                 true
@@ -246,5 +253,7 @@ pub fn parse_pin(hex_pin: &str) -> Result<Option<[u8; 32]>, GateError> {
         .ok()
         .and_then(|v| <[u8; 32]>::try_from(v).ok())
         .map(Some)
-        .ok_or_else(|| GateError::Refused("the boot report's tls_spki_sha256 is not 32 hex bytes".into()))
+        .ok_or_else(|| {
+            GateError::Refused("the boot report's tls_spki_sha256 is not 32 hex bytes".into())
+        })
 }

@@ -17,7 +17,6 @@ use clap::{Parser, Subcommand};
 use parent_agent::config::Config;
 use parent_agent::metrics::Metrics;
 use parent_agent::relay::{Handler, Relay, RouteSpec, routes_from_config};
-use sigil_egress_policy::Policy;
 use sigil_transport::{Addr, CopyOptions, Transport};
 use tracing::{error, info};
 

@@ -115,12 +115,14 @@ impl Metrics {
     /// Registers every metric; in simulation every sample carries `simulated="true"`, so a
     /// dashboard can never mistake a simulated appliance for a real one.
     pub fn with_simulation(simulated: bool) -> Self {
-        let labels: Vec<(std::borrow::Cow<'static, str>, std::borrow::Cow<'static, str>)> =
-            if simulated {
-                vec![("simulated".into(), "true".into())]
-            } else {
-                Vec::new()
-            };
+        let labels: Vec<(
+            std::borrow::Cow<'static, str>,
+            std::borrow::Cow<'static, str>,
+        )> = if simulated {
+            vec![("simulated".into(), "true".into())]
+        } else {
+            Vec::new()
+        };
         let mut registry = Registry::with_prefix_and_labels("sigil", labels.into_iter());
         let connections = Family::<ConnLabels, Counter>::default();
         let active = Family::<RouteLabels, Gauge>::default();
@@ -158,9 +160,8 @@ impl Metrics {
             "Time of each boot step in the last boot report",
             boot_steps.clone(),
         );
-        let kms_decrypt = Histogram::new(
-            [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter(),
-        );
+        let kms_decrypt =
+            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter());
         registry.register(
             "enclave_kms_decrypt_seconds",
             "The attested KMS Decrypt step of each boot (retries included), from boot reports",
@@ -198,9 +199,13 @@ impl Metrics {
         );
         let phase = Family::<PhaseLabels, Gauge>::default();
         for p in PHASES {
-            phase.get_or_create(&PhaseLabels { phase: p });
+            let _ = phase.get_or_create(&PhaseLabels { phase: p });
         }
-        registry.register("enclave_phase", "1 for the supervisor's current phase", phase.clone());
+        registry.register(
+            "enclave_phase",
+            "1 for the supervisor's current phase",
+            phase.clone(),
+        );
         let enclave_log_dropped = Gauge::default();
         registry.register(
             "enclave_log_lines_dropped",

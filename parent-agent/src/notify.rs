@@ -38,7 +38,10 @@ impl Notifier {
         if self.ready_sent.swap(true, Ordering::SeqCst) {
             self.status("serving: ingress open");
         } else {
-            self.send(&[NotifyState::Ready, NotifyState::Status("serving: ingress open")]);
+            self.send(&[
+                NotifyState::Ready,
+                NotifyState::Status("serving: ingress open"),
+            ]);
         }
     }
 

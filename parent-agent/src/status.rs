@@ -123,9 +123,19 @@ fn route(state: &AgentState, req: &Request<hyper::body::Incoming>) -> Response<F
             "GET only\n".into(),
         );
     }
-    let ok = |b| if b { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let ok = |b| {
+        if b {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
     match req.uri().path() {
-        "/livez" => respond(ok(state.live()), "application/json", state.status_json() + "\n"),
+        "/livez" => respond(
+            ok(state.live()),
+            "application/json",
+            state.status_json() + "\n",
+        ),
         "/readyz" => respond(
             ok(state.ready() && state.live()),
             "application/json",

@@ -338,10 +338,14 @@ pub struct AllowedImage {
 impl AllowedImage {
     /// The PCRs this entry requires, index → value.
     pub fn pcrs(&self) -> Vec<(u8, String)> {
-        [(0, Some(&self.pcr0)), (1, self.pcr1.as_ref()), (2, self.pcr2.as_ref())]
-            .into_iter()
-            .filter_map(|(i, v)| v.map(|v| (i, v.to_ascii_lowercase())))
-            .collect()
+        [
+            (0, Some(&self.pcr0)),
+            (1, self.pcr1.as_ref()),
+            (2, self.pcr2.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(i, v)| v.map(|v| (i, v.to_ascii_lowercase())))
+        .collect()
     }
 }
 
@@ -589,8 +593,7 @@ pub(crate) fn validate(
         ));
     }
     let h = &cfg.health;
-    if h.probe_interval.is_zero() || h.probe_timeout.is_zero() || h.failures_before_restart == 0
-    {
+    if h.probe_interval.is_zero() || h.probe_timeout.is_zero() || h.failures_before_restart == 0 {
         return Err(invalid(
             "health.probe_interval".into(),
             "probe_interval and probe_timeout must be > 0s, failures_before_restart ≥ 1".into(),

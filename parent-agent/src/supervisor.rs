@@ -144,7 +144,8 @@ impl Supervisor {
                     warn!(event = "enclave_restart", reason, detail = %detail, backoff_ms = backoff.as_millis() as u64, restarts_in_window = restarts.len());
                     self.state
                         .set_phase("restarting", format!("{reason}: {detail}"));
-                    self.notifier.status(&format!("restarting the enclave: {reason}"));
+                    self.notifier
+                        .status(&format!("restarting the enclave: {reason}"));
                     let slept = beating(&self.state, async {
                         tokio::select! {
                             _ = stop.cancelled() => false,
@@ -194,7 +195,8 @@ impl Supervisor {
 
     async fn supervise(&mut self, enclave: &mut dyn Enclave, stop: &CancellationToken) -> End {
         let deadline = tokio::time::Instant::now() + self.restart.boot_timeout;
-        self.state.set_phase("booting", "waiting for the boot report");
+        self.state
+            .set_phase("booting", "waiting for the boot report");
         let received = {
             let reports = &mut self.reports;
             let state = &self.state;
@@ -222,7 +224,8 @@ impl Supervisor {
                 format!("step {}: {}", report.failed_step, report.reason),
             );
         }
-        self.state.set_phase("attesting", "verifying the enclave's attestation");
+        self.state
+            .set_phase("attesting", "verifying the enclave's attestation");
         let pin = match parse_pin(&report.tls_spki_sha256) {
             Ok(p) => p,
             Err(e) => return failed("attestation_failed", e.to_string()),
@@ -361,10 +364,16 @@ impl Supervisor {
             archived = %archived,
         );
         if doc.dev_root {
-            warn!(event = "simulation", "attestation verified against a DEVELOPMENT root: this proves nothing about a real enclave");
+            warn!(
+                event = "simulation",
+                "attestation verified against a DEVELOPMENT root: this proves nothing about a real enclave"
+            );
         }
         if !doc.tls_bound {
-            warn!(event = "simulation", "plaintext gRPC to the enclave: the attested key is not bound to the connection");
+            warn!(
+                event = "simulation",
+                "plaintext gRPC to the enclave: the attested key is not bound to the connection"
+            );
         }
     }
 
@@ -378,8 +387,12 @@ impl Supervisor {
             json.to_string().as_bytes(),
         );
         if !r.attestation_document.is_empty()
-            && let Err(e) =
-                archive::store(&self.archive_dir, "attestations", "cbor", &r.attestation_document)
+            && let Err(e) = archive::store(
+                &self.archive_dir,
+                "attestations",
+                "cbor",
+                &r.attestation_document,
+            )
         {
             error!(event = "archive_failed", kind = "boot_attestation", error = %e);
         }
@@ -390,7 +403,9 @@ impl Supervisor {
                 archived = %path.display(),
                 report = %json,
             ),
-            Err(e) => error!(event = "archive_failed", kind = "boot_report", error = %e, report = %json),
+            Err(e) => {
+                error!(event = "archive_failed", kind = "boot_report", error = %e, report = %json)
+            }
         }
     }
 }

@@ -1,0 +1,596 @@
+//! parent-agent as the supervisor, end to end in simulation: the real parent-agent binary
+//! starts the real enclave-app with the process runner; the enclave fetches its bundle from
+//! parent-agent's provisioning service, unwraps its identity through parent-agent's KMS
+//! egress route to the real kms-sim (policy bound to the binary's PCR0), and ships its logs
+//! to parent-agent. The gate verifies the attestation and opens TCP ingress; signatures made
+//! through it verify with k256 and ed25519-dalek. Then: a killed enclave is restarted while
+//! `/readyz` goes false and true again; SIGTERM drains and exits 0; a PCR0 that is not on
+//! the allowed list never opens ingress and ends in the crash-loop stop, which says why.
+//! Every line parent-agent, the enclave and kms-sim wrote is scanned for secrets.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sigil_mpc::Scheme;
+use sigil_proto::v1 as spb;
+use sigil_sim_parent::{AKID, Appliance, ETH, SECRET, SOL, workspace_bin};
+use sigil_testkit::pki::Ca;
+use sigil_tls::{ClientTls, TlsBundle};
+use sigil_transport::Transport;
+use zeroize::Zeroizing;
+
+const SERVER_NAME: &str = "signer.sigil.internal";
+const WAIT: Duration = Duration::from_secs(120);
+
+struct Setup {
+    a: Appliance,
+    server_ca: Ca,
+    client_ca: Ca,
+    dir: PathBuf,
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let a = Appliance::with_demo_shares(&workspace_bin("enclave-app")).await;
+        let server_ca = Ca::new("sigil test server CA");
+        let server = server_ca.server(SERVER_NAME);
+        let client_ca = Ca::new("sigil test client CA");
+        let bundle = TlsBundle::from_pem(
+            Zeroizing::new(server.key_pem.clone()),
+            server.cert_pem.clone(),
+            client_ca.cert_pem.clone(),
+        )
+        .unwrap();
+        a.seal_tls(&bundle.to_json());
+        let dir = a.dir.path().join("parent-agent");
+        std::fs::create_dir_all(dir.join("vsock")).unwrap();
+        Setup {
+            a,
+            server_ca,
+            client_ca,
+            dir,
+        }
+    }
+
+    /// A client certificate from the enclave's client CA, written as PEM files.
+    fn client(&self, name: &str) -> ClientTls {
+        let leaf = self.client_ca.client(name);
+        ClientTls {
+            ca_pem: self.server_ca.cert_pem.clone(),
+            cert_pem: leaf.cert_pem,
+            key_pem: Zeroizing::new(leaf.key_pem),
+            server_name: SERVER_NAME.into(),
+            pin_spki_sha256: None,
+        }
+    }
+
+    fn config(&self, allowed_pcr0: &str, restart: &str) -> PathBuf {
+        let c = self.client("parent-agent");
+        let ca = write(&self.dir, "ca.pem", &c.ca_pem);
+        let cert = write(&self.dir, "pa.pem", &c.cert_pem);
+        let key = write(&self.dir, "pa-key.pem", &c.key_pem);
+        let a = &self.a;
+        let ctx: Vec<String> = a
+            .config
+            .encryption_context
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\""))
+            .collect();
+        let text = format!(
+            r#"
+[vsock]
+simulation_dir = "{vsock}"
+
+[ingress]
+listen = "tcp://127.0.0.1:0"
+connect = "vsock://16:50051"
+
+[[egress.route]]
+listen = "vsock://any:8000"
+to = "127.0.0.1:{kms_port}"
+
+[[egress.allow]]
+host = "127.0.0.1/32"
+port = {kms_port}
+
+[shutdown]
+drain_timeout = "5s"
+
+[enclave]
+runner = "process"
+cid = 16
+program = "{program}"
+args = ["--sim-dev-root", "{root}", "--bundle-deadline", "30s"]
+[enclave.tls]
+ca = "{ca}"
+cert = "{cert}"
+key = "{key}"
+server_name = "{SERVER_NAME}"
+[enclave.restart]
+{restart}
+
+[provisioning]
+bundle_dir = "{bundle}"
+[provisioning.credentials]
+source = "static"
+access_key_id = "{AKID}"
+secret_access_key = "{SECRET}"
+[provisioning.runtime]
+region = "{region}"
+kms_key_id = "{key_id}"
+encryption_context = {{ {ctx} }}
+kms_simulation_url = "http://kms.sim"
+kms_retry_deadline = "3s"
+max_sessions = 4
+
+[attestation]
+root = "{root}/dev-root.pem"
+archive_dir = "{archive}"
+recheck_interval = "2s"
+[[attestation.allow]]
+name = "under test"
+pcr0 = "{allowed_pcr0}"
+
+[health]
+listen = "tcp://127.0.0.1:0"
+probe_interval = "300ms"
+probe_timeout = "2s"
+failures_before_restart = 2
+
+[logs]
+file = "{logfile}"
+"#,
+            vsock = self.dir.join("vsock").display(),
+            kms_port = a.kms.port,
+            program = a.enclave_bin.display(),
+            root = a.root_dir.display(),
+            ca = ca.display(),
+            cert = cert.display(),
+            key = key.display(),
+            bundle = a.bundle_dir.display(),
+            region = a.config.region,
+            key_id = a.config.kms_key_id,
+            ctx = ctx.join(", "),
+            archive = self.dir.join("archive").display(),
+            logfile = self.dir.join("enclave.log").display(),
+        );
+        write(&self.dir, "parent-agent.toml", &text)
+    }
+}
+
+/// A running parent-agent; its stdout lines are collected; killed on drop.
+struct Agent {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    fn start(config: &Path) -> Agent {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_parent-agent"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let l = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    l.lock().unwrap().push(line);
+                }
+            });
+        }
+        Agent { child, lines }
+    }
+
+    /// The first JSON line with `event`, waiting for it.
+    fn event(&self, event: &str) -> serde_json::Value {
+        self.event_after(event, 0).1
+    }
+
+    /// The first line with `event` at or after index `from`: (index, line).
+    fn event_after(&self, event: &str, from: usize) -> (usize, serde_json::Value) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            {
+                let lines = self.lines.lock().unwrap();
+                for (i, l) in lines.iter().enumerate().skip(from) {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(l)
+                        && v["event"] == event
+                    {
+                        return (i, v);
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{event}` event; parent-agent wrote:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn listening(&self) -> (String, String) {
+        let v = self.event("listening");
+        let ingress = v["routes"].as_str().unwrap().split(',').next().unwrap();
+        (
+            ingress.trim_start_matches("tcp://").to_owned(),
+            v["health"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("tcp://")
+                .to_owned(),
+        )
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` on the health endpoint: (status, body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_owned();
+    (status, body)
+}
+
+fn wait_status(addr: &str, path: &str, want: u16) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = get(addr, path);
+        if status == want {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path} stayed {status}: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn metric(body: &str, name_and_labels: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(name_and_labels))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+async fn sign(s: &Setup, ingress: &str, account: &str, scheme: Scheme, payload: &[u8]) -> Vec<u8> {
+    let gateway = s.client("sign-gateway");
+    let channel = sigil_cosigner::connect(
+        Transport::native(),
+        format!("tcp://{ingress}").parse().unwrap(),
+        Duration::from_secs(5),
+        Some(&gateway),
+    )
+    .await
+    .unwrap();
+    let request = sigil_cosigner::Request {
+        session_id: sigil_cosigner::random_session_id(),
+        account_id: account.into(),
+        path: "m".parse().unwrap(),
+        scheme,
+        ecdsa_hash: spb::EcdsaHash::Keccak256,
+        payload: payload.to_vec(),
+        parties: vec![0, 1],
+    };
+    let ceremony = s.a.ceremony.as_ref().unwrap();
+    let local = ceremony.key_store(1).unwrap().get(account).unwrap().clone();
+    let out = sigil_cosigner::cosign(channel, vec![local], &request, WAIT)
+        .await
+        .unwrap();
+    let key = ceremony
+        .summary
+        .accounts
+        .iter()
+        .find(|x| x.account_id == account)
+        .map(|x| hex::decode(&x.public_key).unwrap())
+        .unwrap();
+    match scheme {
+        Scheme::EcdsaSecp256k1 => {
+            use k256::ecdsa::signature::hazmat::PrehashVerifier;
+            let digest = <sha3::Keccak256 as sha3::Digest>::digest(payload);
+            k256::ecdsa::VerifyingKey::from_sec1_bytes(&key)
+                .unwrap()
+                .verify_prehash(
+                    &digest,
+                    &k256::ecdsa::Signature::from_slice(&out.result.signature).unwrap(),
+                )
+                .unwrap();
+        }
+        Scheme::Ed25519 => {
+            ed25519_dalek::VerifyingKey::from_bytes(&key.try_into().unwrap())
+                .unwrap()
+                .verify_strict(
+                    payload,
+                    &ed25519_dalek::Signature::from_slice(&out.result.signature).unwrap(),
+                )
+                .unwrap();
+        }
+    }
+    out.result.signature
+}
+
+fn kill(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
+}
+
+fn enclave_pid(v: &serde_json::Value) -> u32 {
+    v["enclave_id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sim-")
+        .parse()
+        .unwrap()
+}
+
+fn scan(s: &mut Setup, agent: &Agent) {
+    let lines = agent.lines();
+    s.a.logs.extend(lines.iter().cloned());
+    if let Ok(f) = std::fs::read_to_string(s.dir.join("enclave.log")) {
+        s.a.logs.push(f);
+    }
+    s.a.assert_no_secret_logged();
+}
+
+/// promtool, when installed (CI installs it and sets SIGIL_REQUIRE_PROMTOOL=1).
+fn promtool_check(metrics: &str) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var_os("SIGIL_REQUIRE_PROMTOOL").is_none(),
+            "promtool is required (apt install prometheus)"
+        );
+        eprintln!("promtool not installed: the /metrics text was not checked by it");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervises_gates_restarts_and_drains() {
+    let mut s = Setup::new().await;
+    let config = s.config(
+        &s.a.enclave_pcr0.clone(),
+        "initial_backoff = \"200ms\"\nmax_backoff = \"1s\"",
+    );
+    let agent = Agent::start(&config);
+    let (ingress, health) = agent.listening();
+
+    // Before the gate passes, ingress refuses (closes at once) and /readyz is 503.
+    let started = agent.event("enclave_started");
+    let body = wait_status(&health, "/readyz", 200);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["phase"], "serving");
+    assert_eq!(status["simulated"], true);
+    let v = agent.event("attestation_verified");
+    assert_eq!(v["pcr0"], s.a.enclave_pcr0.as_str());
+    assert_eq!(v["tls_bound"], true);
+    assert_eq!(v["dev_root"], true);
+    // The document and the boot report are archived, content-addressed.
+    let doc = std::fs::read(
+        s.dir
+            .join("archive/attestations")
+            .join(format!("{}.cbor", v["sha256"].as_str().unwrap())),
+    )
+    .unwrap();
+    assert_eq!(
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc)),
+        v["sha256"].as_str().unwrap()
+    );
+    let report = agent.event("boot_report");
+    let archived: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report["archived"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(archived["ok"], true);
+    assert_eq!(archived["accounts"]["ecdsa-secp256k1"], 1);
+    // The enclave's log stream is re-emitted with its source and kept in the file.
+    let deadline = Instant::now() + WAIT;
+    while !agent
+        .lines()
+        .iter()
+        .any(|l| l.contains("\"source\":\"enclave\""))
+    {
+        assert!(Instant::now() < deadline, "no enclave line re-emitted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        std::fs::read_to_string(s.dir.join("enclave.log"))
+            .unwrap()
+            .contains("\"source\":\"enclave\"")
+    );
+
+    // Signatures through the TCP ingress, checked by independent verifiers.
+    sign(&s, &ingress, ETH, Scheme::EcdsaSecp256k1, b"a transaction").await;
+    sign(&s, &ingress, SOL, Scheme::Ed25519, b"a Solana message").await;
+
+    let (code, metrics) = get(&health, "/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(metric(&metrics, "sigil_ready{simulated=\"true\"}"), 1.0);
+    assert!(
+        metric(
+            &metrics,
+            "sigil_attestation_checks_total{simulated=\"true\",outcome=\"verified\"}"
+        ) >= 1.0
+    );
+    assert!(
+        metrics
+            .contains("sigil_enclave_boot_step_seconds{simulated=\"true\",step=\"kms_decrypt\"}")
+    );
+    assert!(
+        metric(
+            &metrics,
+            "sigil_bridge_bytes_total{simulated=\"true\",route=\"tcp://127.0.0.1:0\",direction=\"upstream\"}"
+        ) > 0.0
+    );
+    promtool_check(&metrics);
+
+    // Kill the enclave: not ready, restarted, ready again, and it signs.
+    let from = agent.lines().len();
+    kill(enclave_pid(&started), nix::sys::signal::Signal::SIGKILL);
+    let (i, exited) = agent.event_after("enclave_restart", from);
+    assert_eq!(exited["reason"], "exited");
+    let deadline = Instant::now() + WAIT;
+    // readyz went false: the restart event precedes the next ingress_open.
+    let (_, reopened) = agent.event_after("ingress_open", i);
+    assert_eq!(reopened["healthy"], true);
+    assert!(Instant::now() < deadline);
+    wait_status(&health, "/readyz", 200);
+    let (_, restarted) = agent.event_after("enclave_started", from);
+    assert_ne!(enclave_pid(&restarted), enclave_pid(&started));
+    sign(
+        &s,
+        &ingress,
+        ETH,
+        Scheme::EcdsaSecp256k1,
+        b"after the restart",
+    )
+    .await;
+    let (_, metrics) = get(&health, "/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            "sigil_enclave_restarts_total{simulated=\"true\",reason=\"exited\"}"
+        ),
+        1.0
+    );
+
+    // SIGTERM: drain, terminate the enclave, exit 0.
+    let mut agent = agent;
+    kill(agent.child.id(), nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(st) = agent.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "parent-agent did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    agent.event("drain_finished");
+    agent.event("stopped");
+    let pid = nix::unistd::Pid::from_raw(enclave_pid(&restarted) as i32);
+    assert!(
+        nix::sys::signal::kill(pid, None).is_err(),
+        "the enclave outlived parent-agent"
+    );
+    scan(&mut s, &agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pcr0_off_the_list_never_opens_ingress_and_ends_in_the_crash_loop_stop() {
+    let mut s = Setup::new().await;
+    let config = s.config(
+        &"ab".repeat(48),
+        "initial_backoff = \"100ms\"\nmax_backoff = \"200ms\"\ncrash_loop_limit = 1",
+    );
+    let agent = Agent::start(&config);
+    let (ingress, health) = agent.listening();
+    let refused = agent.event("attestation_refused");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("not on the allowed list"),
+        "{refused}"
+    );
+    let crash = agent.event("crash_loop");
+    assert!(
+        crash["reason"]
+            .as_str()
+            .unwrap()
+            .contains("attestation_failed"),
+        "{crash}"
+    );
+    let body = wait_status(&health, "/readyz", 503);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["phase"], "crash_loop");
+    assert!(
+        status["detail"]
+            .as_str()
+            .unwrap()
+            .contains("restarts stopped")
+    );
+    assert!(!agent.lines().iter().any(|l| l.contains("\"ingress_open\"")));
+    // Ingress closes connections at once.
+    let mut c = std::net::TcpStream::connect(&ingress).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(c.read(&mut buf).unwrap_or(0), 0);
+    let (_, metrics) = get(&health, "/metrics");
+    assert!(
+        metric(
+            &metrics,
+            "sigil_attestation_checks_total{simulated=\"true\",outcome=\"refused\"}"
+        ) >= 2.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            "sigil_bridge_connections_total{simulated=\"true\",route=\"tcp://127.0.0.1:0\",outcome=\"rejected_not_ready\"}"
+        ) >= 1.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "sigil_enclave_phase{simulated=\"true\",phase=\"crash_loop\"}"
+        ),
+        1.0
+    );
+    promtool_check(&metrics);
+    scan(&mut s, &agent);
+}
