@@ -110,18 +110,33 @@ fn runner(cfg: &Config, e: &EnclaveConfig) -> anyhow::Result<Box<dyn Runner>> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, installed before anything is announced so that a signal sent right
+/// after `ready` is never the default (fatal) action.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    async fn wait(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let mut signals = Signals::install()?;
     let simulated = cfg.simulated();
     let transport = cfg.vsock.transport();
     if let Some(dir) = &cfg.vsock.simulation_dir {
@@ -141,7 +156,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .context("starting routes")?;
         info!(event = "ready", listening = %relay.bound().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","));
         notifier.ready();
-        let sig = wait_for_signal().await?;
+        let sig = signals.wait().await;
         info!(event = "shutdown_requested", signal = sig);
         notifier.stopping();
         relay.shutdown(cfg.shutdown.drain_timeout).await;
@@ -271,7 +286,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut supervised = tokio::spawn(supervisor.run(supervisor_stop.clone()));
 
     let sig = tokio::select! {
-        s = wait_for_signal() => s?,
+        s = signals.wait() => s,
         r = &mut supervised => {
             stop.cancel();
             anyhow::bail!("the supervisor stopped unexpectedly: {r:?}");
