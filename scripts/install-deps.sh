@@ -11,6 +11,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v age >/dev/null || need+=(age)
 command -v age-keygen >/dev/null || need+=(age)
 command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
+command -v promtool >/dev/null || need+=(prometheus)            # promtool check metrics
+command -v systemd-analyze >/dev/null || need+=(systemd)        # systemd-analyze verify
 
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then

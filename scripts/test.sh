@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# Checks that need a tool installed above must not skip quietly here.
+SIGIL_REQUIRE_PROMTOOL=1 cargo test --workspace --locked
 scripts/demo.sh >/dev/null
 scripts/bench-bridge.sh --quick >/dev/null
 scripts/bench-sign.sh --quick >/dev/null
