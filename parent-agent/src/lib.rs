@@ -3,6 +3,7 @@
 
 pub mod attestation_cli;
 pub mod config;
+pub mod credentials;
 pub mod lifecycle;
 pub mod connect_proxy;
 pub mod metrics;
