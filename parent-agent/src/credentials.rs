@@ -144,7 +144,9 @@ pub enum ImdsError {
     )]
     NoRole,
     /// 404 on the role's credentials: the configured role is not this instance's.
-    #[error("IMDS has no credentials for role `{role}` (HTTP 404): is it the instance profile's role?")]
+    #[error(
+        "IMDS has no credentials for role `{role}` (HTTP 404): is it the instance profile's role?"
+    )]
     UnknownRole {
         /// The role asked for.
         role: String,
@@ -358,7 +360,9 @@ impl ImdsCredentials {
         let role = match &self.settings.role {
             Some(r) => r.clone(),
             None => {
-                let body = self.get(state, &base, Step::Role, CREDENTIALS_PATH, deadline).await?;
+                let body = self
+                    .get(state, &base, Step::Role, CREDENTIALS_PATH, deadline)
+                    .await?;
                 parse_role(&body)?
             }
         };
@@ -368,7 +372,9 @@ impl ImdsCredentials {
             .get(state, &base, Step::Credentials, &path, deadline)
             .await
             .map_err(|e| match e {
-                ImdsError::Status { status: 404, .. } => ImdsError::UnknownRole { role: role.clone() },
+                ImdsError::Status { status: 404, .. } => {
+                    ImdsError::UnknownRole { role: role.clone() }
+                }
                 e => e,
             })?;
         parse_credentials(role, &body, SystemTime::now())
