@@ -3,9 +3,9 @@
 
 pub mod attestation_cli;
 pub mod config;
-pub mod connect_proxy;
 pub mod credentials;
 pub mod lifecycle;
+pub mod connect_proxy;
 pub mod metrics;
 pub mod relay;
 
