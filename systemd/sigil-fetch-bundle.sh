@@ -58,9 +58,9 @@ fi
 [[ $dest == /* ]] || die "the destination must be an absolute path: $dest"
 
 case $source_url in
-  s3://?*) kind=s3; base=${source_url%/} ;;
-  ssm:/?*) kind=ssm; base=${source_url#ssm:}; base=${base%/} ;;
-  file:///*) kind=file; base=${source_url#file://}; base=${base%/} ;;
+  s3://?*) kind="s3"; base=${source_url%/} ;;
+  ssm:/?*) kind="ssm"; base=${source_url#ssm:}; base=${base%/} ;;
+  file:///*) kind="file"; base=${source_url#file://}; base=${base%/} ;;
   *) die "unsupported bundle source '$source_url' (s3://BUCKET/PREFIX, ssm:/PATH or file:///DIR)" ;;
 esac
 

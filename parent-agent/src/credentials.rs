@@ -26,16 +26,18 @@
 //! message that the provisioning server sends to the enclave) are outside this module's reach.
 //!
 //! Why a small client over hyper-util instead of `aws-config`'s `imds` module (measured on
-//! this workspace, 2 shared cores): `aws-config` 1.13 (`default-features = false`, features
-//! `rt-tokio`) plus the plain-HTTP `aws-smithy-http-client` 1.5 (`default-client`) add 41
-//! crates to parent-agent's dependency tree (220 → 261) and 13 packages to Cargo.lock, among
-//! them `aws-sdk-sts` (a mandatory dependency of aws-config), `aws-smithy-xml`/`-query` and
-//! `rustls-native-certs`; compiling them costs about 295 CPU-seconds (aws-smithy-http-client
-//! 56 s, aws-sdk-sts 55 s, aws-config 46 s, …; about 180 s of it for crates no other workspace
-//! member builds). And its `ImdsCredentialsProvider` does the opposite of what we need on
-//! expiry: it extends already-expired credentials by 15–20 minutes ("static stability") and
-//! serves the last credentials on any error, with no cache of its own. This client adds no
-//! crate (hyper, hyper-util and http-body-util are already in the tree through tonic).
+//! this workspace, 2 shared cores, see docs/credentials.md): `aws-config` 1.13
+//! (`default-features = false`, features `rt-tokio`) plus the plain-HTTP
+//! `aws-smithy-http-client` 1.5 (`default-client`; aws-config's `default-https-client` brings
+//! aws-lc-rs, which the workspace excludes) add 37 crates to parent-agent's dependency tree
+//! (220 → 257) and 13 packages to Cargo.lock, among them `aws-sdk-sts` (a mandatory
+//! dependency of aws-config), `aws-smithy-xml`/`-query` and `rustls-native-certs`; compiling
+//! the 37 costs about 290 CPU-seconds (aws-smithy-http-client 56 s, aws-sdk-sts 55 s,
+//! aws-config 46 s, …), about 177 s of it for crates no other workspace member builds. And its
+//! `ImdsCredentialsProvider` does the opposite of what we need on expiry: it extends
+//! already-expired credentials by 15–20 minutes ("static stability") and serves the last
+//! credentials on any error, with no cache of its own. This client adds no crate (hyper,
+//! hyper-util and http-body-util are already in the tree through tonic).
 
 use std::fmt;
 use std::future::Future;

@@ -418,7 +418,7 @@ async fn a_server_that_is_down_fails_fast_and_a_silent_one_within_the_timeout() 
     let e = src.fetch().await.unwrap_err();
     let took = t.elapsed();
     assert!(
-        took >= timeout && took < timeout + Duration::from_secs(1),
+        took >= timeout && took < timeout + Duration::from_secs(2),
         "{took:?}"
     );
     assert!(matches!(e, ImdsError::Timeout { .. }), "{e}");

@@ -301,7 +301,13 @@ fn a_file_source_is_copied_exactly_with_restrictive_modes() {
     fs::write(dest.join("stale.age"), b"old").unwrap();
 
     let url = format!("file://{}", src.path().display());
-    let o = run_script(&[], &[("SIGIL_BUNDLE_SOURCE", Path::new(&url)), ("RUNTIME_DIRECTORY", run.path())]);
+    let o = run_script(
+        &[],
+        &[
+            ("SIGIL_BUNDLE_SOURCE", Path::new(&url)),
+            ("RUNTIME_DIRECTORY", run.path()),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
 
     let mut names: Vec<String> = fs::read_dir(&dest)
@@ -337,7 +343,8 @@ fn a_file_source_is_copied_exactly_with_restrictive_modes() {
 
 #[test]
 fn a_missing_or_plaintext_file_is_refused_and_leaves_no_bundle() {
-    let cases: [(&str, Vec<(&str, &[u8])>, &str); 4] = [
+    type Files = Vec<(&'static str, &'static [u8])>;
+    let cases: [(&str, Files, &str); 4] = [
         (
             "missing TLS bundle",
             vec![
@@ -400,9 +407,16 @@ fn usage_errors_are_clear() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("SIGIL_BUNDLE_SOURCE"), "{}", stderr(&o));
 
-    let o = run_script(&["--source", "http://example.com/b", "--dest", "/tmp/x"], &[]);
+    let o = run_script(
+        &["--source", "http://example.com/b", "--dest", "/tmp/x"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unsupported bundle source"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unsupported bundle source"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = run_script(&["--source", "file:///nonexistent"], &[]);
     assert_eq!(o.status.code(), Some(1));
