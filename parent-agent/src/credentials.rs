@@ -323,7 +323,9 @@ impl ImdsCredentials {
         let mut state = self.state.lock().await;
         let now = SystemTime::now();
         if let Some(c) = &state.cached
-            && now + self.settings.refresh_before < c.expiration
+            && now
+                .checked_add(self.settings.refresh_before)
+                .is_some_and(|t| t < c.expiration)
         {
             return Ok(c.to_pb());
         }
@@ -358,7 +360,10 @@ impl ImdsCredentials {
 
     async fn refresh(&self, state: &mut State) -> Result<Cached, ImdsError> {
         let base = self.base_uri()?;
-        let deadline = Instant::now() + self.settings.timeout;
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(self.settings.timeout)
+            .unwrap_or(now + Duration::from_secs(365 * 24 * 3600));
         let role = match &self.settings.role {
             Some(r) => r.clone(),
             None => {
@@ -459,15 +464,11 @@ impl ImdsCredentials {
             if status != StatusCode::OK {
                 return Err(status_error(Step::Token, status));
             }
-            let value = Zeroizing::new(
-                String::from_utf8(body.to_vec())
-                    .map_err(|_| ImdsError::Malformed {
-                        what: Step::Token.what(),
-                        reason: "the token is not UTF-8".into(),
-                    })?
-                    .trim()
-                    .to_owned(),
-            );
+            let text = std::str::from_utf8(&body).map_err(|_| ImdsError::Malformed {
+                what: Step::Token.what(),
+                reason: "the token is not UTF-8".into(),
+            })?;
+            let value = Zeroizing::new(text.trim().to_owned());
             if value.is_empty() {
                 return Err(ImdsError::Malformed {
                     what: Step::Token.what(),
@@ -516,7 +517,12 @@ impl ImdsCredentials {
                 .await
                 .map_err(|e| unreachable(error_chain(&e)))?;
             let status = resp.status();
-            let mut body = Zeroizing::new(Vec::new());
+            // Pre-sized, so growing does not leave unwiped copies behind (a credentials
+            // document is about 1.5 KB).
+            let hint = hyper::body::Body::size_hint(resp.body());
+            let capacity = hint.upper().unwrap_or(hint.lower()).max(8 * 1024);
+            let capacity = usize::try_from(capacity).unwrap_or(MAX_BODY).min(MAX_BODY);
+            let mut body = Zeroizing::new(Vec::with_capacity(capacity));
             let mut limited = Limited::new(resp.into_body(), MAX_BODY);
             while let Some(frame) = limited.frame().await {
                 let frame = frame.map_err(|e| {
