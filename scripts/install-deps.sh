@@ -37,3 +37,9 @@ if ! python3 -c 'import coincurve, cryptography, Crypto.Hash.keccak' 2>/dev/null
   echo "install-deps: installing coincurve, cryptography, pycryptodome from PyPI" >&2
   python3 -m pip install --quiet --disable-pip-version-check coincurve cryptography pycryptodome
 fi
+
+# moto's server mode: an independent IMDSv2 implementation for parent-agent's credential tests.
+if ! python3 -c 'import moto.server' 2>/dev/null; then
+  echo "install-deps: installing moto[server] from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5'
+fi

@@ -9,7 +9,7 @@ scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Checks that need a tool installed above must not skip quietly here.
-SIGIL_REQUIRE_PROMTOOL=1 cargo test --workspace --locked
+SIGIL_REQUIRE_PROMTOOL=1 SIGIL_REQUIRE_MOTO=1 cargo test --workspace --locked
 scripts/demo.sh >/dev/null
 scripts/bench-bridge.sh --quick >/dev/null
 scripts/bench-sign.sh --quick >/dev/null

@@ -37,7 +37,7 @@ pub fn store(
 /// A boot report as JSON: every field, the attestation document by its digest (it is
 /// archived beside). A report holds no secret by construction (enclave-app's report type).
 pub fn report_json(r: &pb::BootReport, received_unix_ms: u64) -> serde_json::Value {
-    let res = r.resources.clone().unwrap_or_default();
+    let res = r.resources.unwrap_or_default();
     serde_json::json!({
         "received_unix_ms": received_unix_ms,
         "ok": r.ok,

@@ -161,7 +161,7 @@ impl Metrics {
             boot_steps.clone(),
         );
         let kms_decrypt =
-            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter());
+            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         registry.register(
             "enclave_kms_decrypt_seconds",
             "The attested KMS Decrypt step of each boot (retries included), from boot reports",
@@ -373,13 +373,45 @@ impl Metrics {
             .get()
     }
 
-    /// Prometheus text exposition of everything.
+    /// OpenMetrics text exposition of everything.
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// The Prometheus text format 0.0.4 (what `promtool check metrics` and scrapers that do
+    /// not ask for OpenMetrics read): the same samples, with counter families named by their
+    /// `_total` sample and no `# EOF`.
+    pub fn render_prometheus_text(&self) -> String {
+        to_prometheus_text(&self.render())
+    }
+}
+
+/// Converts prometheus-client's OpenMetrics text to the Prometheus 0.0.4 text format.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// One route's counters (cheap clones of the registered ones).
@@ -404,4 +436,23 @@ pub struct RouteMetrics {
     pub upstream: Counter,
     /// Bytes back to the client.
     pub downstream: Counter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_names_counter_families_by_their_samples() {
+        let m = Metrics::with_simulation(true);
+        m.restart("exited");
+        m.set_ready(true);
+        let text = m.render_prometheus_text();
+        assert!(text.contains("# TYPE sigil_enclave_restarts_total counter\n"));
+        assert!(text.contains("# HELP sigil_enclave_restarts_total "));
+        assert!(text.contains("sigil_enclave_restarts_total{simulated=\"true\",reason=\"exited\"} 1\n"));
+        assert!(text.contains("# TYPE sigil_ready gauge\n"));
+        assert!(!text.contains("# EOF"));
+        assert!(m.render().ends_with("# EOF\n"));
+    }
 }

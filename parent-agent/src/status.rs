@@ -115,6 +115,14 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     r
 }
 
+fn accepts_openmetrics(req: &Request<hyper::body::Incoming>) -> bool {
+    req.headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
 fn route(state: &AgentState, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
         return respond(
@@ -141,10 +149,16 @@ fn route(state: &AgentState, req: &Request<hyper::body::Incoming>) -> Response<F
             "application/json",
             state.status_json() + "\n",
         ),
-        "/metrics" => respond(
+        // OpenMetrics when the scraper asks for it, the Prometheus text format otherwise.
+        "/metrics" if accepts_openmetrics(req) => respond(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             state.metrics.render(),
+        ),
+        "/metrics" => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            state.metrics.render_prometheus_text(),
         ),
         _ => respond(
             StatusCode::NOT_FOUND,

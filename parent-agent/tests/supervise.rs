@@ -173,14 +173,32 @@ file = "{logfile}"
 struct Agent {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// What it sent to its systemd notify socket.
+    notified: Arc<Mutex<Vec<String>>>,
 }
 
 impl Agent {
     fn start(config: &Path) -> Agent {
+        // A notify socket as systemd gives one, with a 1 s watchdog.
+        let socket = config.with_file_name("notify.sock");
+        let _ = std::fs::remove_file(&socket);
+        let notify = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+        let notified = Arc::new(Mutex::new(Vec::new()));
+        let n = notified.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(len) = notify.recv(&mut buf) {
+                n.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..len]).into_owned());
+            }
+        });
         let mut child = Command::new(env!("CARGO_BIN_EXE_parent-agent"))
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
+            .env("NOTIFY_SOCKET", &socket)
+            .env("WATCHDOG_USEC", "1000000")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -197,7 +215,19 @@ impl Agent {
                 }
             });
         }
-        Agent { child, lines }
+        Agent {
+            child,
+            lines,
+            notified,
+        }
+    }
+
+    fn notified(&self, what: &str) -> bool {
+        self.notified
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.lines().any(|l| l == what))
     }
 
     /// The first JSON line with `event`, waiting for it.
@@ -454,6 +484,13 @@ async fn supervises_gates_restarts_and_drains() {
             .contains("\"source\":\"enclave\"")
     );
 
+    // systemd heard READY=1 once ingress opened, and the watchdog is fed.
+    let deadline = Instant::now() + WAIT;
+    while !(agent.notified("READY=1") && agent.notified("WATCHDOG=1")) {
+        assert!(Instant::now() < deadline, "no READY=1 and WATCHDOG=1");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // Signatures through the TCP ingress, checked by independent verifiers.
     sign(&s, &ingress, ETH, Scheme::EcdsaSecp256k1, b"a transaction").await;
     sign(&s, &ingress, SOL, Scheme::Ed25519, b"a Solana message").await;
@@ -482,6 +519,8 @@ async fn supervises_gates_restarts_and_drains() {
     // Kill the enclave: not ready, restarted, ready again, and it signs.
     let from = agent.lines().len();
     kill(enclave_pid(&started), nix::sys::signal::Signal::SIGKILL);
+    // Not ready while it restarts (its boot takes far longer than a poll).
+    wait_status(&health, "/readyz", 503);
     let (i, exited) = agent.event_after("enclave_restart", from);
     assert_eq!(exited["reason"], "exited");
     let deadline = Instant::now() + WAIT;
@@ -521,6 +560,7 @@ async fn supervises_gates_restarts_and_drains() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+    assert!(agent.notified("STOPPING=1"));
     agent.event("drain_finished");
     agent.event("stopped");
     let pid = nix::unistd::Pid::from_raw(enclave_pid(&restarted) as i32);
@@ -566,6 +606,10 @@ async fn a_pcr0_off_the_list_never_opens_ingress_and_ends_in_the_crash_loop_stop
             .contains("restarts stopped")
     );
     assert!(!agent.lines().iter().any(|l| l.contains("\"ingress_open\"")));
+    assert!(
+        !agent.notified("READY=1"),
+        "READY=1 without an attested enclave"
+    );
     // Ingress closes connections at once.
     let mut c = std::net::TcpStream::connect(&ingress).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
