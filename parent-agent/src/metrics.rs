@@ -160,8 +160,7 @@ impl Metrics {
             "Time of each boot step in the last boot report",
             boot_steps.clone(),
         );
-        let kms_decrypt =
-            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+        let kms_decrypt = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         registry.register(
             "enclave_kms_decrypt_seconds",
             "The attested KMS Decrypt step of each boot (retries included), from boot reports",
@@ -450,7 +449,9 @@ mod tests {
         let text = m.render_prometheus_text();
         assert!(text.contains("# TYPE sigil_enclave_restarts_total counter\n"));
         assert!(text.contains("# HELP sigil_enclave_restarts_total "));
-        assert!(text.contains("sigil_enclave_restarts_total{simulated=\"true\",reason=\"exited\"} 1\n"));
+        assert!(
+            text.contains("sigil_enclave_restarts_total{simulated=\"true\",reason=\"exited\"} 1\n")
+        );
         assert!(text.contains("# TYPE sigil_ready gauge\n"));
         assert!(!text.contains("# EOF"));
         assert!(m.render().ends_with("# EOF\n"));
