@@ -43,3 +43,9 @@ if ! python3 -c 'import moto.server' 2>/dev/null; then
   echo "install-deps: installing moto[server] from PyPI" >&2
   python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5'
 fi
+
+# dockerfile-parse: eif/test.sh checks the enclave image's Dockerfile without a Docker engine.
+if ! python3 -c 'import dockerfile_parse' 2>/dev/null; then
+  echo "install-deps: installing dockerfile-parse from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check dockerfile-parse
+fi
