@@ -11,6 +11,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # Checks that need a tool installed above must not skip quietly here.
 SIGIL_REQUIRE_PROMTOOL=1 SIGIL_REQUIRE_MOTO=1 cargo test --workspace --locked
 eif/test.sh
+kms-policy/test.sh
 scripts/demo.sh >/dev/null
 scripts/bench-bridge.sh --quick >/dev/null
 scripts/bench-sign.sh --quick >/dev/null
