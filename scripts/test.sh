@@ -12,6 +12,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 SIGIL_REQUIRE_PROMTOOL=1 SIGIL_REQUIRE_MOTO=1 cargo test --workspace --locked
 eif/test.sh
 kms-policy/test.sh
+scripts/test-runbooks.sh
 scripts/local-appliance.sh --once >/dev/null
 scripts/demo.sh >/dev/null
 scripts/bench-bridge.sh --quick >/dev/null
