@@ -638,3 +638,66 @@ async fn a_pcr0_off_the_list_never_opens_ingress_and_ends_in_the_crash_loop_stop
     promtool_check(&metrics);
     scan(&mut s, &agent);
 }
+
+/// The boot faults, each through parent-agent: the enclave reports the failed step and exits,
+/// parent-agent logs the reason, never opens ingress, and (limit 0) stops restarting at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_faults_are_reported_and_never_open_ingress() {
+    type Fault = fn(&mut Setup) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>;
+    let cases: [(&str, &str, &str, Fault); 4] = [
+        (
+            "a policy for another PCR0",
+            "kms_decrypt",
+            "AccessDenied",
+            |s| Box::pin(async move { s.a.set_policy(&"ab".repeat(48)).await }),
+        ),
+        ("a corrupted shares file", "decrypt_shares", "", |s| {
+            Box::pin(async move {
+                let mut ct = s.a.shares_ciphertext();
+                let n = ct.len();
+                ct.truncate(n - 40);
+                s.a.write_shares_ciphertext(&ct);
+            })
+        }),
+        ("a wrong age identity", "decrypt_shares", "", |s| {
+            Box::pin(async move {
+                let (other, _) = sigil_sim_parent::age_keygen(s.a.dir.path(), "other.txt");
+                s.a.wrap_identity(&other).await;
+            })
+        }),
+        ("kms-sim down", "kms_decrypt", "", |s| {
+            Box::pin(async move { s.a.kms.stop() })
+        }),
+    ];
+    for (what, step, needle, fault) in cases {
+        let mut s = Setup::new().await;
+        fault(&mut s).await;
+        let config = s.config(
+            &s.a.enclave_pcr0.clone(),
+            "initial_backoff = \"100ms\"\ncrash_loop_limit = 0",
+        );
+        let agent = Agent::start(&config);
+        let (ingress, health) = agent.listening();
+        let failed = agent.event("enclave_boot_failed");
+        assert_eq!(failed["step"], step, "{what}: {failed}");
+        assert!(
+            failed["reason"].as_str().unwrap().contains(needle),
+            "{what}: {failed}"
+        );
+        let crash = agent.event("crash_loop");
+        assert!(
+            crash["reason"].as_str().unwrap().contains("boot_failed"),
+            "{what}: {crash}"
+        );
+        assert_eq!(get(&health, "/readyz").0, 503, "{what}");
+        assert!(
+            !agent.lines().iter().any(|l| l.contains("\"ingress_open\"")),
+            "{what}"
+        );
+        let mut c = std::net::TcpStream::connect(&ingress).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(c.read(&mut buf).unwrap_or(0), 0, "{what}: ingress served");
+        scan(&mut s, &agent);
+    }
+}
