@@ -1104,3 +1104,42 @@ async fn preflight_reports_a_failing_describe() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn preflight_terminates_an_enclave_of_its_own_name_and_cid_left_running() {
+    // A previous parent-agent died without stopping its enclave: the new one terminates it
+    // (a new boot re-attests) instead of refusing the CID forever.
+    let fake = Fake::new();
+    fake.reply(
+        "describe-enclaves",
+        Some(1),
+        Some("describe-enclaves-running.stdout"),
+        None,
+        0,
+    );
+    fake.reply(
+        "describe-enclaves",
+        Some(2),
+        Some("describe-enclaves-empty.stdout"),
+        None,
+        0,
+    );
+    fake.reply(
+        "terminate-enclave",
+        None,
+        Some("terminate-enclave.stdout"),
+        Some("terminate-enclave.stderr"),
+        0,
+    );
+    preflight(NitroCliSettings {
+        cid: 17,
+        enclave_name: "nginx".into(),
+        ..fake.settings()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        fake.calls_of("terminate-enclave"),
+        vec![args(&["terminate-enclave", "--enclave-id", ID])]
+    );
+}

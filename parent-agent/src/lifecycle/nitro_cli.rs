@@ -366,30 +366,40 @@ impl Inner {
         .await
     }
 
-    /// After a `run-enclave` that timed out or printed nonsense, an enclave may have been
-    /// left running: terminate any with this runner's name and CID.
-    async fn clean_up_failed_start(&self) {
-        let s = &self.settings;
-        let list = match self.describe_enclaves().await {
-            Ok(list) => list,
-            Err(e) => {
-                warn!(event = "start_cleanup_failed", error = %e, "could not list enclaves after a failed start");
-                return;
+    /// Terminates any enclave running with this runner's name and CID: one a `run-enclave`
+    /// that timed out or printed nonsense left behind, or one a previous parent-agent started
+    /// and did not stop (it crashed, or was killed). A new boot re-attests, so nothing is
+    /// adopted.
+    async fn terminate_leftovers(&self) {
+        match self.describe_enclaves().await {
+            Ok(list) => {
+                self.terminate_ours(&list).await;
             }
-        };
+            Err(e) => {
+                warn!(event = "start_cleanup_failed", error = %e, "could not list enclaves to terminate leftovers");
+            }
+        }
+    }
+
+    /// Terminates the enclaves of `list` with this runner's name and CID; true if any.
+    async fn terminate_ours(&self, list: &[DescribedEnclave]) -> bool {
+        let s = &self.settings;
+        let mut any = false;
         for e in list
             .iter()
             .filter(|e| e.cid == u64::from(s.cid) && e.name.as_deref() == Some(&s.enclave_name))
         {
+            any = true;
             match self.terminate(&e.id).await {
                 Ok(_) => {
-                    info!(event = "start_cleanup_terminated", enclave_id = %e.id, "terminated the enclave a failed start left behind")
+                    info!(event = "start_cleanup_terminated", enclave_id = %e.id, "terminated an enclave of this name and CID left running")
                 }
                 Err(err) => {
                     warn!(event = "start_cleanup_failed", enclave_id = %e.id, error = %err)
                 }
             }
         }
+        any
     }
 }
 
@@ -413,7 +423,13 @@ impl Runner for NitroCli {
         let mut problems = report.problems;
         let cid = self.inner.settings.cid;
         if report.program.is_some() {
-            match self.inner.describe_enclaves().await {
+            let listed = match self.inner.describe_enclaves().await {
+                Ok(list) if self.inner.terminate_ours(&list).await => {
+                    self.inner.describe_enclaves().await
+                }
+                other => other,
+            };
+            match listed {
                 Ok(list) => {
                     if let Err(e) = preflight::check_cid_free(cid, &list) {
                         problems.push(e);
@@ -484,7 +500,7 @@ impl Runner for NitroCli {
         {
             Ok(out) => out,
             Err(e @ (RunnerError::Timeout { .. } | RunnerError::Output { .. })) => {
-                self.inner.clean_up_failed_start().await;
+                self.inner.terminate_leftovers().await;
                 return Err(e);
             }
             Err(e) => return Err(e),
@@ -510,7 +526,7 @@ impl Runner for NitroCli {
         let (cid, cpus) = match checked {
             Ok(v) => v,
             Err(e) => {
-                self.inner.clean_up_failed_start().await;
+                self.inner.terminate_leftovers().await;
                 return Err(e);
             }
         };
