@@ -701,3 +701,108 @@ async fn boot_faults_are_reported_and_never_open_ingress() {
         scan(&mut s, &agent);
     }
 }
+
+/// A session started through the ingress and left after the service's first message:
+/// (the request sender, the response stream).
+async fn half_session(
+    s: &Setup,
+    ingress: &str,
+) -> (
+    tokio::sync::mpsc::Sender<spb::SignRequest>,
+    tonic::Streaming<spb::SignResponse>,
+) {
+    let gateway = s.client("sign-gateway");
+    let channel = sigil_cosigner::connect(
+        Transport::native(),
+        format!("tcp://{ingress}").parse().unwrap(),
+        Duration::from_secs(5),
+        Some(&gateway),
+    )
+    .await
+    .unwrap();
+    let request = sigil_cosigner::Request {
+        session_id: sigil_cosigner::random_session_id(),
+        account_id: ETH.into(),
+        path: "m".parse().unwrap(),
+        scheme: Scheme::EcdsaSecp256k1,
+        ecdsa_hash: spb::EcdsaHash::Keccak256,
+        payload: b"left half-way".to_vec(),
+        parties: vec![0, 1],
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tx.send(spb::SignRequest {
+        msg: Some(spb::sign_request::Msg::Start(request.start())),
+    })
+    .await
+    .unwrap();
+    let mut stream = spb::sign_service_client::SignServiceClient::new(channel)
+        .sign(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(WAIT, stream.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        first.msg,
+        Some(spb::sign_response::Msg::Protocol(_))
+    ));
+    (tx, stream)
+}
+
+/// Mid-session faults through the ingress: callers that vanish half-way free their session
+/// slots (more of them than the enclave's `max_sessions`, then a full session signs); an
+/// enclave killed mid-session ends the caller's stream with an error instead of a hang, is
+/// restarted, and the next session signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mid_session_faults_end_cleanly_and_the_next_session_signs() {
+    let mut s = Setup::new().await;
+    let config = s.config(&s.a.enclave_pcr0.clone(), "initial_backoff = \"200ms\"");
+    let agent = Agent::start(&config);
+    let (ingress, health) = agent.listening();
+    wait_status(&health, "/readyz", 200);
+    let started = agent.event("enclave_started");
+
+    // max_sessions is 4: five callers leave half-way, one after the other.
+    for _ in 0..5 {
+        let (tx, stream) = half_session(&s, &ingress).await;
+        drop(tx);
+        drop(stream);
+    }
+    sign(
+        &s,
+        &ingress,
+        ETH,
+        Scheme::EcdsaSecp256k1,
+        b"after five abandoned sessions",
+    )
+    .await;
+
+    // The enclave dies while a session waits for the caller's next message.
+    let (_tx, mut stream) = half_session(&s, &ingress).await;
+    let from = agent.lines().len();
+    kill(enclave_pid(&started), nix::sys::signal::Signal::SIGKILL);
+    let ended = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("the caller's stream hung after the enclave died");
+    assert!(
+        !matches!(ended, Ok(Some(_))),
+        "a message arrived from a dead enclave: {ended:?}"
+    );
+    let (_, restart) = agent.event_after("enclave_restart", from);
+    assert_eq!(restart["reason"], "exited");
+    agent.event_after("ingress_open", from);
+    wait_status(&health, "/readyz", 200);
+    sign(
+        &s,
+        &ingress,
+        ETH,
+        Scheme::EcdsaSecp256k1,
+        b"after the crash",
+    )
+    .await;
+    sign(&s, &ingress, SOL, Scheme::Ed25519, b"after the crash").await;
+    scan(&mut s, &agent);
+}
