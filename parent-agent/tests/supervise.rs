@@ -806,3 +806,47 @@ async fn mid_session_faults_end_cleanly_and_the_next_session_signs() {
     sign(&s, &ingress, SOL, Scheme::Ed25519, b"after the crash").await;
     scan(&mut s, &agent);
 }
+
+/// parent-agent killed outright while its enclave serves: the enclave is left running; the
+/// next parent-agent terminates it, boots a fresh one through the gate, and signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_parent_agent_replaces_the_enclave_it_left_running() {
+    let mut s = Setup::new().await;
+    let config = s.config(&s.a.enclave_pcr0.clone(), "initial_backoff = \"200ms\"");
+    let mut first = Agent::start(&config);
+    let (_, health) = first.listening();
+    wait_status(&health, "/readyz", 200);
+    let old = enclave_pid(&first.event("enclave_started"));
+    kill(first.child.id(), nix::sys::signal::Signal::SIGKILL);
+    let _ = first.child.wait();
+    let old_pid = nix::unistd::Pid::from_raw(old as i32);
+    assert!(
+        nix::sys::signal::kill(old_pid, None).is_ok(),
+        "the enclave died with its parent"
+    );
+    s.a.logs.extend(first.lines());
+
+    let second = Agent::start(&config);
+    let (ingress, health) = second.listening();
+    second.event("start_cleanup_terminated");
+    wait_status(&health, "/readyz", 200);
+    let new = enclave_pid(&second.event("enclave_started"));
+    assert_ne!(new, old);
+    let deadline = Instant::now() + WAIT;
+    // Gone (or a zombie of the killed parent, reaped by init).
+    while nix::sys::signal::kill(old_pid, None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{old}/stat")).is_ok_and(|st| st.contains(") Z"))
+    {
+        assert!(Instant::now() < deadline, "the old enclave still runs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sign(
+        &s,
+        &ingress,
+        ETH,
+        Scheme::EcdsaSecp256k1,
+        b"after the parent-agent restart",
+    )
+    .await;
+    scan(&mut s, &second);
+}

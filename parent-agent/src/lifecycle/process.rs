@@ -1,6 +1,11 @@
 //! The simulation runner: enclave-app as a child process with the simulation flags, on the
 //! same simulated vsock directory as parent-agent. Its stderr is inherited (journald in a
-//! unit, the terminal by hand); it is killed if parent-agent dies (`kill_on_drop`).
+//! unit, the terminal by hand); it is killed when parent-agent drops it (`kill_on_drop`).
+//!
+//! A parent-agent that is killed outright leaves its enclave running. The runner records the
+//! child's pid in `SIMULATION_DIR/enclave-CID.pid`, and the next preflight terminates that
+//! process if it is still this program (as the nitro-cli runner terminates a leftover
+//! enclave of its name and CID): a new boot re-attests, nothing is adopted.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -37,6 +42,48 @@ impl ProcessRunner {
     pub fn new(settings: ProcessSettings) -> Self {
         ProcessRunner { settings }
     }
+
+    fn pid_file(&self) -> PathBuf {
+        self.settings
+            .simulation_dir
+            .join(format!("enclave-{}.pid", self.settings.cid))
+    }
+
+    /// Kills the process a previous parent-agent started, if it still runs this program.
+    async fn terminate_leftover(&self) {
+        let Some(pid) = std::fs::read_to_string(self.pid_file())
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1)
+        else {
+            return;
+        };
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        let ours = std::fs::canonicalize(&self.settings.program).ok();
+        if exe.is_none() || exe != ours {
+            let _ = std::fs::remove_file(self.pid_file());
+            return;
+        }
+        let target = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL);
+        for _ in 0..100 {
+            if nix::sys::signal::kill(target, None).is_err()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                    st.rsplit(')')
+                        .next()
+                        .is_some_and(|r| r.trim_start().starts_with('Z'))
+                })
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = std::fs::remove_file(self.pid_file());
+        info!(
+            event = "start_cleanup_terminated",
+            pid, "terminated an enclave process a previous parent-agent left running"
+        );
+    }
 }
 
 struct ProcessEnclave {
@@ -72,6 +119,7 @@ impl Runner for ProcessRunner {
                 s.simulation_dir.display()
             )));
         }
+        self.terminate_leftover().await;
         Ok(())
     }
 
@@ -96,6 +144,9 @@ impl Runner for ProcessRunner {
             source,
         })?;
         let pid = child.id().unwrap_or(0);
+        if let Err(e) = std::fs::write(self.pid_file(), format!("{pid}\n")) {
+            tracing::warn!(event = "pid_file_failed", error = %e);
+        }
         info!(event = "enclave_process_started", pid, cid = s.cid);
         Ok(Box::new(ProcessEnclave {
             info: EnclaveInfo {
