@@ -383,6 +383,84 @@ async fn sign(s: &Setup, ingress: &str, account: &str, scheme: Scheme, payload: 
     out.result.signature
 }
 
+/// The `cosigner` CLI signs once per scheme through the ingress, as a gateway operator would,
+/// and `scripts/verify-signatures.py` checks its JSON lines with libsecp256k1 (coincurve) and
+/// OpenSSL (cryptography) against the ceremony's summary.
+fn cosigner_cli_signs_and_python_verifies(s: &Setup, ingress: &str) {
+    let dir = &s.dir;
+    let ceremony = s.a.ceremony.as_ref().unwrap();
+    let (identity, recipient) = sigil_sim_parent::age_keygen(dir, "cosigner-identity.txt");
+    let identity_file = write(dir, "cosigner.key", &identity);
+    let shares = dir.join("party-1.json.age");
+    std::fs::write(
+        &shares,
+        sigil_sim_parent::age_encrypt(&recipient, &ceremony.party_json(1).unwrap()),
+    )
+    .unwrap();
+    let summary = write(
+        dir,
+        "summary.json",
+        &serde_json::to_string(&ceremony.summary).unwrap(),
+    );
+    let c = s.client("gateway-operator");
+    let (ca, cert, key) = (
+        write(dir, "op-ca.pem", &c.ca_pem),
+        write(dir, "op.pem", &c.cert_pem),
+        write(dir, "op-key.pem", &c.key_pem),
+    );
+    let mut lines = String::new();
+    for (account, scheme, payload) in [
+        (ETH, "ecdsa-secp256k1", "f86c0985"),
+        (SOL, "ed25519", "68656c6c6f"),
+    ] {
+        let out = Command::new(workspace_bin("cosigner"))
+            .args(["sign", "--endpoint", &format!("tcp://{ingress}")])
+            .arg("--tls-ca")
+            .arg(&ca)
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .args(["--tls-server-name", SERVER_NAME, "--shares"])
+            .arg(&shares)
+            .arg("--identity")
+            .arg(&identity_file)
+            .args([
+                "--account",
+                account,
+                "--scheme",
+                scheme,
+                "--payload-hex",
+                payload,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cosigner: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines.push_str(&String::from_utf8(out.stdout).unwrap());
+    }
+    let jsonl = write(dir, "signatures.jsonl", &lines);
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/verify-signatures.py"
+        ))
+        .arg("--summary")
+        .arg(&summary)
+        .arg(&jsonl)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verify-signatures.py: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn kill(pid: u32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
 }
@@ -499,6 +577,7 @@ async fn supervises_gates_restarts_and_drains() {
     // Signatures through the TCP ingress, checked by independent verifiers.
     sign(&s, &ingress, ETH, Scheme::EcdsaSecp256k1, b"a transaction").await;
     sign(&s, &ingress, SOL, Scheme::Ed25519, b"a Solana message").await;
+    cosigner_cli_signs_and_python_verifies(&s, &ingress);
 
     // Egress to a host off the allowlist, asked for from the enclave's side: refused and logged.
     let mut e = Transport::simulated(s.dir.join("vsock"), 16)
