@@ -3,8 +3,9 @@
 #
 #   scripts/runbook.sh init            --key-id K --store DEST --accounts-file F [--parties N --threshold T]
 #                                      [--party-pubkeys P=AGE ...]   (the other parties' age recipients)
-#   scripts/runbook.sh eif-upgrade     --key-id K --old-pcrs OLD.json --new-pcrs NEW.json --phase allow-both|finish ROLES
-#   scripts/runbook.sh rotate-identity --key-id K --store DEST --old-identity FILE
+#   scripts/runbook.sh eif-upgrade     --key-id K --old-pcrs OLD.json [--build | --new-pcrs NEW.json] --phase allow-both|finish ROLES
+#                                      (--build: eif/build.sh first, then its eif/pcrs.json is the new one)
+#   scripts/runbook.sh rotate-identity --key-id K --store DEST --old-identity FILE [--restart-command CMD]
 #   scripts/runbook.sh rotate-cmk      --key-id K [--now]
 #   scripts/runbook.sh emergency       --key-id K [--restart-command CMD]
 #
@@ -25,13 +26,13 @@ cd "$(dirname "$0")/.."
 
 die() { echo "runbook: $*" >&2; exit 1; }
 say() { printf '\n== %s\n' "$*" >&2; }
-usage() { sed -n '2,22p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,24p' "$0"; exit "${1:-0}"; }
 
 CMD=${1:-}; [[ -n "$CMD" ]] || usage 2
 shift
 DRY=0 YES=0 ENDPOINT= STORE= KEY= CONTEXT=purpose=sigil-age-identity ACCOUNTS= OLD_IDENTITY=
 OLD_PCRS= NEW_PCRS= PHASE= ACCOUNT_ID= ADMIN_ROLE= ENCLAVE_ROLE= RESTART_CMD=
-PARTY_PUBKEYS=() PARTIES=2 THRESHOLD=2 NOW=0
+PARTY_PUBKEYS=() PARTIES=2 THRESHOLD=2 NOW=0 BUILD=0
 while (($#)); do
   case "$1" in
     --dry-run) DRY=1; shift ;;
@@ -45,6 +46,7 @@ while (($#)); do
     --parties) PARTIES=${2:?}; shift 2 ;;
     --threshold) THRESHOLD=${2:?}; shift 2 ;;
     --now) NOW=1; shift ;;
+    --build) BUILD=1; shift ;;
     --old-identity) OLD_IDENTITY=${2:?}; shift 2 ;;
     --old-pcrs) OLD_PCRS=${2:?}; shift 2 ;;
     --new-pcrs) NEW_PCRS=${2:?}; shift 2 ;;
@@ -126,6 +128,12 @@ init)
   ;;
 eif-upgrade)
   roles
+  if ((BUILD)); then
+    say "0/2 build the new EIF and record its measurements"
+    if ((DRY)); then eif/build.sh --dry-run >&2; else eif/build.sh >&2; fi
+    NEW_PCRS=${NEW_PCRS:-eif/pcrs.json}
+    ((DRY)) && [[ ! -f "$NEW_PCRS" ]] && { echo "eif-upgrade: (dry run) the policy would be rendered from $NEW_PCRS" >&2; exit 0; }
+  fi
   [[ -f "$NEW_PCRS" ]] || die "--new-pcrs FILE (eif/pcrs.json of the new build) is required"
   case "$PHASE" in
     allow-both)

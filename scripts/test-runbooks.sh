@@ -70,6 +70,9 @@ ROLES=(--account-id "$ACCOUNT" --admin-role-arn "arn:aws:iam::$ACCOUNT:role/sigi
 BEFORE=$(kms get-key-policy --key-id "$KEY" --policy-name default --query Policy --output text)
 rb eif-upgrade --dry-run --key-id "$KEY" "${ROLES[@]}" --old-pcrs "$T/old.json" --new-pcrs "$T/new.json" --phase allow-both >/dev/null 2>&1
 [[ "$(kms get-key-policy --key-id "$KEY" --policy-name default --query Policy --output text)" == "$BEFORE" ]] || fail "eif-upgrade --dry-run changed the policy"
+rb eif-upgrade --dry-run --build --key-id "$KEY" "${ROLES[@]}" --old-pcrs "$T/old.json" --phase allow-both >/dev/null 2>"$T/build.err" \
+  || { cat "$T/build.err" >&2; fail "eif-upgrade --build --dry-run"; }
+grep -q "nitro-cli build-enclave" "$T/build.err" || fail "eif-upgrade --build --dry-run did not show the build"
 rb eif-upgrade --key-id "$KEY" "${ROLES[@]}" --old-pcrs "$T/old.json" --new-pcrs "$T/new.json" --phase allow-both > "$T/allow.toml" 2>/dev/null
 POL=$(kms get-key-policy --key-id "$KEY" --policy-name default --query Policy --output text)
 [[ "$POL" == *"$P"* && "$POL" == *"$Q"* ]] || fail "allow-both: the policy does not list both PCR0s"
