@@ -330,17 +330,22 @@ fn metric(body: &str, name_and_labels: &str) -> f64 {
         .map_or(0.0, |v| v.parse().unwrap())
 }
 
-async fn sign(s: &Setup, ingress: &str, account: &str, scheme: Scheme, payload: &[u8]) -> Vec<u8> {
+/// A gateway's channel through the TCP ingress (mutual TLS).
+async fn gateway_channel(s: &Setup, ingress: &str) -> tonic::transport::Channel {
     let gateway = s.client("sign-gateway");
-    let channel = sigil_cosigner::connect(
+    sigil_cosigner::connect(
         Transport::native(),
         format!("tcp://{ingress}").parse().unwrap(),
         Duration::from_secs(5),
         Some(&gateway),
     )
     .await
-    .unwrap();
-    let request = sigil_cosigner::Request {
+    .unwrap()
+}
+
+/// A 2-party session at `m` (the enclave is party 0), Keccak-256 for ECDSA.
+fn request(account: &str, scheme: Scheme, payload: &[u8]) -> sigil_cosigner::Request {
+    sigil_cosigner::Request {
         session_id: sigil_cosigner::random_session_id(),
         account_id: account.into(),
         path: "m".parse().unwrap(),
@@ -348,7 +353,12 @@ async fn sign(s: &Setup, ingress: &str, account: &str, scheme: Scheme, payload: 
         ecdsa_hash: spb::EcdsaHash::Keccak256,
         payload: payload.to_vec(),
         parties: vec![0, 1],
-    };
+    }
+}
+
+async fn sign(s: &Setup, ingress: &str, account: &str, scheme: Scheme, payload: &[u8]) -> Vec<u8> {
+    let channel = gateway_channel(s, ingress).await;
+    let request = request(account, scheme, payload);
     let ceremony = s.a.ceremony.as_ref().unwrap();
     let local = ceremony.key_store(1).unwrap().get(account).unwrap().clone();
     let out = sigil_cosigner::cosign(channel, vec![local], &request, WAIT)
@@ -827,24 +837,8 @@ async fn half_session(
     tokio::sync::mpsc::Sender<spb::SignRequest>,
     tonic::Streaming<spb::SignResponse>,
 ) {
-    let gateway = s.client("sign-gateway");
-    let channel = sigil_cosigner::connect(
-        Transport::native(),
-        format!("tcp://{ingress}").parse().unwrap(),
-        Duration::from_secs(5),
-        Some(&gateway),
-    )
-    .await
-    .unwrap();
-    let request = sigil_cosigner::Request {
-        session_id: sigil_cosigner::random_session_id(),
-        account_id: ETH.into(),
-        path: "m".parse().unwrap(),
-        scheme: Scheme::EcdsaSecp256k1,
-        ecdsa_hash: spb::EcdsaHash::Keccak256,
-        payload: b"left half-way".to_vec(),
-        parties: vec![0, 1],
-    };
+    let channel = gateway_channel(s, ingress).await;
+    let request = request(ETH, Scheme::EcdsaSecp256k1, b"left half-way");
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     tx.send(spb::SignRequest {
         msg: Some(spb::sign_request::Msg::Start(request.start())),
