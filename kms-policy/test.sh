@@ -15,8 +15,9 @@ for t in "$BIN/kms-sim" "$BIN/nsm-sim"; do
 done
 command -v aws >/dev/null || { echo "kms-policy/test.sh: the aws CLI is needed (scripts/install-deps.sh)" >&2; exit 1; }
 T=$(mktemp -d)
-SIM_PID=
-cleanup() { [[ -n "$SIM_PID" ]] && kill "$SIM_PID" 2>/dev/null; rm -rf "$T"; }
+# shellcheck source=../scripts/lib/kms-sim.sh
+source scripts/lib/kms-sim.sh
+cleanup() { kms_sim_stop; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "kms-policy/test.sh: FAIL: $*" >&2; exit 1; }
 
@@ -36,13 +37,8 @@ json.dump({n: low[n] for n in ("pcr0", "pcr1", "pcr2")}, open(sys.argv[2], "w"))
 PY
 
 start_sim() {  # start_sim PRINCIPAL_ARN
-  [[ -n "$SIM_PID" ]] && { kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true; }
-  "$BIN/kms-sim" --listen 127.0.0.1:0 --state-dir "$T/kms" --account-id "$ACCOUNT" \
-    --access-key-id "$AWS_ACCESS_KEY_ID" --secret-access-key "$AWS_SECRET_ACCESS_KEY" \
-    --principal-arn "$1" --attestation-root "$T/root/dev-root.pem" > "$T/sim.out" 2>"$T/sim.err" &
-  SIM_PID=$!
-  for _ in $(seq 100); do [[ -s "$T/sim.out" ]] && break; sleep 0.1; done
-  EP=http://$(head -1 "$T/sim.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
+  kms_sim_start "$T" "$1" "$T/root/dev-root.pem" || fail "kms-sim did not start"
+  EP=http://$KMS_SIM_ADDR
 }
 kms() { aws --endpoint-url "$EP" --output json kms "$@"; }
 denied() {  # denied WHAT CMD...

@@ -28,6 +28,8 @@ case "${1:-}" in
   *) echo "local-appliance: unknown argument $1 (see --help)" >&2; exit 2 ;;
 esac
 
+# shellcheck source=lib/kms-sim.sh
+source scripts/lib/kms-sim.sh
 W=$(mktemp -d /tmp/sigil-appliance.XXXXXX)
 PIDS=()
 STEP="starting"
@@ -40,6 +42,7 @@ cleanup() {
     kill -KILL "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
+  kms_sim_stop
   if ((rc != 0)); then
     echo "local-appliance: FAILED at step: $STEP" >&2
     for f in parent-agent.log kms-sim.log; do
@@ -82,22 +85,9 @@ echo "accounts: eth-demo (ECDSA secp256k1), sol-demo (Ed25519); TLS server key S
 step "3/5 kms-sim, the key policy bound to enclave-app's PCR0, the identity wrapped"
 ACCOUNT=111122223333
 export AWS_ACCESS_KEY_ID=AKIDLOCALAPPLIANCE AWS_SECRET_ACCESS_KEY=local/appliance/secret AWS_DEFAULT_REGION=us-east-1
-SIM_PID=
 start_kms() {  # start_kms PRINCIPAL_ARN
-  if [[ -n "$SIM_PID" ]]; then
-    kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true
-    PIDS=("${PIDS[@]/$SIM_PID}")
-  fi
-  : > "$W/kms-sim.out"
-  "$BIN/kms-sim" --listen 127.0.0.1:0 --state-dir "$W/kms" --account-id "$ACCOUNT" \
-    --access-key-id "$AWS_ACCESS_KEY_ID" --secret-access-key "$AWS_SECRET_ACCESS_KEY" \
-    --principal-arn "$1" --attestation-root "$W/dev-root/dev-root.pem" \
-    > "$W/kms-sim.out" 2>>"$W/kms-sim.log" &
-  SIM_PID=$!
-  PIDS=("$SIM_PID" "${PIDS[@]}")
-  for _ in $(seq 100); do [[ -s "$W/kms-sim.out" ]] && break; sleep 0.1; done
-  KMS_ADDR=$(head -1 "$W/kms-sim.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])') \
-    || die "kms-sim did not start"
+  kms_sim_start "$W" "$1" "$W/dev-root/dev-root.pem" || die "kms-sim did not start"
+  KMS_ADDR=$KMS_SIM_ADDR
 }
 kms() { aws --endpoint-url "http://$KMS_ADDR" --output json kms "$@"; }
 start_kms "arn:aws:sts::$ACCOUNT:assumed-role/sigil-key-admin/operator"

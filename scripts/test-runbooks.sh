@@ -10,21 +10,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CARGO_TARGET_DIR:-target}/debug
 T=$(mktemp -d)
-SIM_PID=
-cleanup() { [[ -n "$SIM_PID" ]] && kill "$SIM_PID" 2>/dev/null; rm -rf "$T"; }
+# shellcheck source=lib/kms-sim.sh
+source scripts/lib/kms-sim.sh
+cleanup() { kms_sim_stop; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "test-runbooks: FAIL: $*" >&2; exit 1; }
 ACCOUNT=111122223333
 export AWS_ACCESS_KEY_ID=AKIDRUNBOOKTEST AWS_SECRET_ACCESS_KEY=runbook/test/secret AWS_DEFAULT_REGION=us-east-1
 
 "$BIN/nsm-sim" init-root --dir "$T/root" >/dev/null
-"$BIN/kms-sim" --listen 127.0.0.1:0 --state-dir "$T/kms" --account-id "$ACCOUNT" \
-  --access-key-id "$AWS_ACCESS_KEY_ID" --secret-access-key "$AWS_SECRET_ACCESS_KEY" \
-  --principal-arn "arn:aws:sts::$ACCOUNT:assumed-role/sigil-key-admin/operator" \
-  --attestation-root "$T/root/dev-root.pem" > "$T/sim.out" 2>"$T/sim.err" &
-SIM_PID=$!
-for _ in $(seq 100); do [[ -s "$T/sim.out" ]] && break; sleep 0.1; done
-EP=http://$(head -1 "$T/sim.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
+kms_sim_start "$T" "arn:aws:sts::$ACCOUNT:assumed-role/sigil-key-admin/operator" "$T/root/dev-root.pem" \
+  || fail "kms-sim did not start"
+EP=http://$KMS_SIM_ADDR
 kms() { aws --endpoint-url "$EP" --output json kms "$@"; }
 rb() { scripts/runbook.sh "$1" --endpoint-url "$EP" --yes "${@:2}"; }
 KEY=$(kms create-key --query KeyMetadata.KeyId --output text)
