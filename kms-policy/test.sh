@@ -15,7 +15,7 @@ for t in "$BIN/kms-sim" "$BIN/nsm-sim"; do
 done
 command -v aws >/dev/null || { echo "kms-policy/test.sh: the aws CLI is needed (scripts/install-deps.sh)" >&2; exit 1; }
 T=$(mktemp -d)
-# shellcheck source=../scripts/lib/kms-sim.sh
+# shellcheck source=scripts/lib/kms-sim.sh
 source scripts/lib/kms-sim.sh
 cleanup() { kms_sim_stop; rm -rf "$T"; }
 trap cleanup EXIT

@@ -28,7 +28,7 @@ case "${1:-}" in
   *) echo "local-appliance: unknown argument $1 (see --help)" >&2; exit 2 ;;
 esac
 
-# shellcheck source=lib/kms-sim.sh
+# shellcheck source=scripts/lib/kms-sim.sh
 source scripts/lib/kms-sim.sh
 W=$(mktemp -d /tmp/sigil-appliance.XXXXXX)
 PIDS=()

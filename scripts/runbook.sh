@@ -30,8 +30,8 @@ usage() { sed -n '2,24p' "$0"; exit "${1:-0}"; }
 
 CMD=${1:-}; [[ -n "$CMD" ]] || usage 2
 shift
-DRY=0 YES=0 ENDPOINT= STORE= KEY= CONTEXT=purpose=sigil-age-identity ACCOUNTS= OLD_IDENTITY=
-OLD_PCRS= NEW_PCRS= PHASE= ACCOUNT_ID= ADMIN_ROLE= ENCLAVE_ROLE= RESTART_CMD=
+DRY=0 YES=0 ENDPOINT='' STORE='' KEY='' CONTEXT=purpose=sigil-age-identity ACCOUNTS='' OLD_IDENTITY=''
+OLD_PCRS='' NEW_PCRS='' PHASE='' ACCOUNT_ID='' ADMIN_ROLE='' ENCLAVE_ROLE='' RESTART_CMD=''
 PARTY_PUBKEYS=() PARTIES=2 THRESHOLD=2 NOW=0 BUILD=0
 while (($#)); do
   case "$1" in

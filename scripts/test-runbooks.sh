@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CARGO_TARGET_DIR:-target}/debug
 T=$(mktemp -d)
-# shellcheck source=lib/kms-sim.sh
+# shellcheck source=scripts/lib/kms-sim.sh
 source scripts/lib/kms-sim.sh
 cleanup() { kms_sim_stop; rm -rf "$T"; }
 trap cleanup EXIT
@@ -73,7 +73,8 @@ grep -q "nitro-cli build-enclave" "$T/build.err" || fail "eif-upgrade --build --
 rb eif-upgrade --key-id "$KEY" "${ROLES[@]}" --old-pcrs "$T/old.json" --new-pcrs "$T/new.json" --phase allow-both > "$T/allow.toml" 2>/dev/null
 POL=$(kms get-key-policy --key-id "$KEY" --policy-name default --query Policy --output text)
 [[ "$POL" == *"$P"* && "$POL" == *"$Q"* ]] || fail "allow-both: the policy does not list both PCR0s"
-grep -q "pcr0 = \"$P\"" "$T/allow.toml" && grep -q "pcr0 = \"$Q\"" "$T/allow.toml" || fail "allow-both: no [[attestation.allow]] for both"
+grep -q "pcr0 = \"$P\"" "$T/allow.toml" || fail "allow-both: no [[attestation.allow]] for the old image"
+grep -q "pcr0 = \"$Q\"" "$T/allow.toml" || fail "allow-both: no [[attestation.allow]] for the new image"
 rb eif-upgrade --key-id "$KEY" "${ROLES[@]}" --new-pcrs "$T/new.json" --phase finish >/dev/null 2>&1
 POL=$(kms get-key-policy --key-id "$KEY" --policy-name default --query Policy --output text)
 [[ "$POL" != *"$P"* && "$POL" == *"$Q"* ]] || fail "finish: the old PCR0 is still allowed"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Sourced by the scripts that run kms-sim (local-appliance.sh, test-runbooks.sh,
 # kms-policy/test.sh): start it on a free port as one principal, stop it.
 #
