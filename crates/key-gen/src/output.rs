@@ -279,14 +279,13 @@ fn create_new(path: &Path, mode: u32) -> Result<File, KeyGenError> {
 
 /// Encrypts `plaintext` to `recipients` into a new file at `path` (mode 0600). Returns the
 /// encrypted size and its SHA-256.
-fn write_encrypted(
+pub(crate) fn write_encrypted<'a>(
     path: &Path,
     plaintext: &[u8],
-    recipients: &[(String, age::x25519::Recipient)],
+    recipients: impl Iterator<Item = &'a age::x25519::Recipient>,
 ) -> Result<(u64, String), KeyGenError> {
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|(_, r)| r as &dyn age::Recipient))
-            .map_err(|e| KeyGenError::Output(format!("age: {e}")))?;
+    let encryptor = age::Encryptor::with_recipients(recipients.map(|r| r as &dyn age::Recipient))
+        .map_err(|e| KeyGenError::Output(format!("age: {e}")))?;
     let file = create_new(path, 0o600)?;
     let io_err = |e| KeyGenError::io("writing", path, e);
     let mut writer = encryptor
@@ -377,7 +376,7 @@ fn write_all(
         let tmp = temp_path(&dest);
         pending.push((tmp.clone(), dest));
         let list = recipients.of(party);
-        let (bytes, sha256) = write_encrypted(&tmp, &json, list)?;
+        let (bytes, sha256) = write_encrypted(&tmp, &json, list.iter().map(|(_, r)| r))?;
         if opts.insecure_plaintext {
             let dest = opts.out_dir.join(plaintext_name(&name));
             let tmp = temp_path(&dest);

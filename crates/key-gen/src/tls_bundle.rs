@@ -5,17 +5,13 @@
 //! to a temporary name (mode 0600), synced, and moved into place only when complete, so bad
 //! input or a failed write leaves no file. The summary names only public facts.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sigil_tls::TlsBundle;
 
 use crate::KeyGenError;
-use crate::output::{parse_recipient, set_mode, sync_parent, temp_path};
+use crate::output::{parse_recipient, sync_parent, temp_path, write_encrypted};
 
 /// What to seal, for whom, and where.
 #[derive(Clone, Debug)]
@@ -82,7 +78,7 @@ pub fn seal_tls_bundle(opts: &TlsBundleOptions) -> Result<TlsBundleSummary, KeyG
         .map_err(|e| KeyGenError::Output(format!("the bundle does not read back: {e}")))?;
 
     let tmp = temp_path(&opts.out);
-    let written = write_sealed(&tmp, &json, &recipients).and_then(|sizes| {
+    let written = write_encrypted(&tmp, &json, recipients.iter()).and_then(|sizes| {
         if opts.force {
             std::fs::rename(&tmp, &opts.out)
                 .map_err(|e| KeyGenError::io("renaming into place", &opts.out, e))?;
@@ -116,57 +112,4 @@ pub fn seal_tls_bundle(opts: &TlsBundleOptions) -> Result<TlsBundleSummary, KeyG
         bytes,
         sha256,
     })
-}
-
-/// Encrypts `plaintext` to `recipients` into a new file at `path` (mode 0600); returns the
-/// encrypted size and its SHA-256.
-fn write_sealed(
-    path: &Path,
-    plaintext: &[u8],
-    recipients: &[age::x25519::Recipient],
-) -> Result<(u64, String), KeyGenError> {
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| KeyGenError::Output(format!("age: {e}")))?;
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| KeyGenError::io("creating", path, e))?;
-    set_mode(path, 0o600)?;
-    let io_err = |e| KeyGenError::io("writing", path, e);
-    let mut writer = encryptor
-        .wrap_output(Hashing {
-            inner: file,
-            hash: Sha256::new(),
-            bytes: 0,
-        })
-        .map_err(io_err)?;
-    writer.write_all(plaintext).map_err(io_err)?;
-    let hashing = writer.finish().map_err(io_err)?;
-    hashing
-        .inner
-        .sync_all()
-        .map_err(|e| KeyGenError::io("syncing", path, e))?;
-    Ok((hashing.bytes, hex::encode(hashing.hash.finalize())))
-}
-
-/// A writer that hashes and counts what passes through.
-struct Hashing {
-    inner: File,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl Write for Hashing {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
