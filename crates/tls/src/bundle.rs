@@ -184,32 +184,11 @@ impl TlsBundle {
     ) -> Result<TlsBundle, TlsError> {
         let key = pem::private_key(&server_key_pem, KEY)?;
         let chain = pem::certificates(&server_chain_pem, CHAIN)?;
-        let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-            .map_err(|_| TlsError::UnsupportedKey { field: KEY })?;
-        drop(key);
         let leaf = chain.first().cloned().ok_or(TlsError::Pem {
             field: CHAIN,
             reason: "no certificate".into(),
         })?;
-        let certified = CertifiedKey::new(chain, signing);
-        match certified.keys_match() {
-            Ok(()) => {}
-            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-                return Err(TlsError::KeyMismatch {
-                    field: KEY,
-                    chain_field: CHAIN,
-                });
-            }
-            Err(rustls::Error::InconsistentKeys(_)) => {
-                return Err(TlsError::UnsupportedKey { field: KEY });
-            }
-            Err(e) => {
-                return Err(TlsError::Certificate {
-                    field: CHAIN,
-                    reason: format!("the leaf certificate is unusable: {e}"),
-                });
-            }
-        }
+        let certified = certified_key(chain, key, (KEY, CHAIN), "the leaf certificate")?;
         let spki_sha256 = leaf_spki_sha256(&leaf)?;
         let cert =
             x509_cert::Certificate::from_der(leaf.as_ref()).map_err(|e| TlsError::Certificate {
@@ -298,6 +277,37 @@ fn leaf_spki_sha256(leaf: &CertificateDer<'_>) -> Result<[u8; 32], TlsError> {
 /// The client CAs as trust anchors; every certificate must be usable as one.
 pub(crate) fn client_roots(text: &str) -> Result<RootCertStore, TlsError> {
     roots(text, CLIENT_CA)
+}
+
+/// Pairs a certificate chain with its private key (ring), refusing an unsupported key or a
+/// key that is not the leaf's; `fields` are (key, chain) for the errors, `what` names the
+/// leaf. The parsed key is dropped (wiped) once the signing key holds it.
+pub(crate) fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: Zeroizing<rustls::pki_types::PrivateKeyDer<'static>>,
+    (key_field, chain_field): (&'static str, &'static str),
+    what: &str,
+) -> Result<CertifiedKey, TlsError> {
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|_| TlsError::UnsupportedKey { field: key_field })?;
+    drop(key);
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        Ok(()) => Ok(certified),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(TlsError::KeyMismatch {
+                field: key_field,
+                chain_field,
+            })
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            Err(TlsError::UnsupportedKey { field: key_field })
+        }
+        Err(e) => Err(TlsError::Certificate {
+            field: chain_field,
+            reason: format!("{what} is unusable: {e}"),
+        }),
+    }
 }
 
 /// Trust anchors from PEM certificates in `field`; every one must be usable.

@@ -10,10 +10,10 @@ use rustls::DigitallySignedStruct;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::sign::SingleCertAndKey;
 use zeroize::Zeroizing;
 
-use crate::bundle::{read_public, read_secret, roots};
+use crate::bundle::{certified_key, read_public, read_secret, roots};
 use crate::{ALPN_H2, TlsError, pem, provider, spki_sha256_of};
 
 const CA: &str = "ca_pem";
@@ -84,28 +84,7 @@ impl ClientTls {
         let roots = Arc::new(roots(&self.ca_pem, CA)?);
         let chain = pem::certificates(&self.cert_pem, CERT)?;
         let key = pem::private_key(&self.key_pem, KEY)?;
-        let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-            .map_err(|_| TlsError::UnsupportedKey { field: KEY })?;
-        drop(key);
-        let certified = CertifiedKey::new(chain, signing);
-        match certified.keys_match() {
-            Ok(()) => {}
-            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-                return Err(TlsError::KeyMismatch {
-                    field: KEY,
-                    chain_field: CERT,
-                });
-            }
-            Err(rustls::Error::InconsistentKeys(_)) => {
-                return Err(TlsError::UnsupportedKey { field: KEY });
-            }
-            Err(e) => {
-                return Err(TlsError::Certificate {
-                    field: CERT,
-                    reason: format!("the client certificate is unusable: {e}"),
-                });
-            }
-        }
+        let certified = certified_key(chain, key, (KEY, CERT), "the client certificate")?;
         let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
             .map_err(|e| TlsError::Config(format!("server certificate verifier: {e}")))?;
