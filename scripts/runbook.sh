@@ -95,7 +95,7 @@ get() {  # get NAME FILE
 }
 wrap_identity() {  # wrap_identity IDENTITY_FILE OUT: KMS-encrypt the identity with the context
   run kms encrypt --key-id "$KEY" --plaintext "fileb://$1" --encryption-context "$CONTEXT" \
-    --query CiphertextBlob --output text > "$2.b64" || true
+    --query CiphertextBlob --output text > "$2.b64"
   ((DRY)) && { : > "$2"; return; }
   base64 -d "$2.b64" > "$2"; rm -f "$2.b64"
   [[ -s "$2" ]] || die "KMS Encrypt returned nothing"

@@ -110,14 +110,12 @@ pub async fn run(listener: Listener, cfg: LogsConfig, metrics: Arc<Metrics>) {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let now = stats.too_long() + stats.invalid() + stats.incomplete();
-            for _ in seen..now {
-                m.enclave_log_line("refused");
-            }
+            m.enclave_log_lines("refused", now.saturating_sub(seen));
             seen = now;
         }
     };
     let lines = receiver.run(move |line| {
-        metrics.enclave_log_line("accepted");
+        metrics.enclave_log_lines("accepted", 1);
         let mut value = line.value;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("source".into(), "enclave".into());

@@ -307,11 +307,11 @@ impl Metrics {
         }
     }
 
-    /// Counts a line from the enclave's log stream.
-    pub fn enclave_log_line(&self, outcome: &'static str) {
+    /// Counts `n` lines from the enclave's log stream.
+    pub fn enclave_log_lines(&self, outcome: &'static str, n: u64) {
         self.enclave_log_lines
             .get_or_create(&OutcomeLabels { outcome })
-            .inc();
+            .inc_by(n);
     }
 
     /// Counters for one route, resolved once so the per-connection path does no lookups.
