@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CARGO_TARGET_DIR:-target}/debug
 for t in "$BIN/kms-sim" "$BIN/nsm-sim"; do
-  [[ -x "$t" ]] || { echo "kms-policy/test.sh: $t is missing (cargo build -p kms-sim -p sigil-nsm)" >&2; exit 1; }
+  [[ -x "$t" ]] || { echo "kms-policy/test.sh: $t is missing (cargo build -p kms-sim -p sigil-nsm-sim)" >&2; exit 1; }
 done
 command -v aws >/dev/null || { echo "kms-policy/test.sh: the aws CLI is needed (scripts/install-deps.sh)" >&2; exit 1; }
 T=$(mktemp -d)

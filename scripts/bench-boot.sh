@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Boot benchmark: enclave-app (release; PROFILE=dev for the dev profile) from spawn to the boot report and to grpc.health.v1
 # SERVING, with its resident memory once serving and the share of each boot step, in
-# simulation against kms-sim (crates/sim-parent: provisioning on vsock 7000, the KMS route,
-# a key policy bound to the binary's PCR0). The peer, on the same file in the same run, is
-# what the old shell entrypoint did: `age -d -i IDENTITY service_key_shares.json.age` piped
-# into `jq empty` (`python3 json.load` when jq is missing); the enclave also validates every
-# share, so its decrypt and validate steps are reported apart.
+# simulation against kms-sim (testing/fake-parent: provisioning on vsock 7000, the KMS route
+# through `parent-agent bridge`, a key policy bound to the binary's PCR0). The peer, on the
+# same file in the same run, is what the old shell entrypoint did: `age -d -i IDENTITY
+# service_key_shares.json.age` piped into `jq empty` (`python3 json.load` when jq is
+# missing); the enclave also validates every share, so its decrypt and validate steps are
+# reported apart.
 #
 #   scripts/bench-boot.sh            # 1k, 10k, 100k ECDSA and 1k, 100k Ed25519 accounts, 3 runs
 #   scripts/bench-boot.sh --quick    # smoke run: 1k ECDSA and 1k Ed25519, 1 run (used by CI)
@@ -35,17 +36,10 @@ done
 TARGET=${CARGO_TARGET_DIR:-target}
 # PROFILE=dev measures the dev-profile binaries (dependencies optimised, Sigil's own crates at
 # opt-level 1): slower than release, for when a release build does not fit.
-if (( QUICK )) || [[ "${PROFILE:-release}" == dev ]]; then
-  # A smoke run: the dev-profile binaries `cargo test --workspace` already built (their
-  # dependencies are optimised); the figures are not meant to be recorded.
-  echo "bench-boot: building the dev-profile binaries" >&2
-  cargo build --locked -q -p enclave-app -p kms-sim -p sigil-key-gen -p sigil-bootbench
-  BIN=$TARGET/debug
-else
-  echo "bench-boot: building the release binaries" >&2
-  cargo build --release --locked -q -p enclave-app -p kms-sim -p sigil-key-gen -p sigil-bootbench
-  BIN=$TARGET/release
-fi
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+PROFILE=${PROFILE:-release}; (( QUICK )) && PROFILE=dev
+build_bins "$PROFILE" -p enclave-app -p kms-sim -p parent-agent -p sigil-key-gen -p sigil-bootbench
 CACHE=$TARGET/bench-boot
 mkdir -p "$CACHE"
 WORK=$(mktemp -d /tmp/sigil-bench-boot.XXXXXX)

@@ -25,9 +25,10 @@ BYTES=1G; RT=10000; CRT=1000; STREAMS=100
 if (( QUICK )); then ROUNDS=1; BYTES=64M; RT=1000; CRT=100; fi
 
 command -v socat >/dev/null || { echo "bench-bridge: socat is needed (apt-get install socat)" >&2; exit 1; }
-echo "bench-bridge: building release binaries" >&2
-cargo build --release --locked -q -p parent-agent -p sigil-netbench
-BIN=target/release
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+PROFILE=release; (( QUICK )) && PROFILE=dev
+build_bins "$PROFILE" -p parent-agent -p sigil-netbench
 WORK=$(mktemp -d /tmp/sigil-bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }

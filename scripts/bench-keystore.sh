@@ -30,18 +30,11 @@ for tool in age-keygen python3; do
   command -v "$tool" >/dev/null || { echo "bench-keystore: $tool is needed" >&2; exit 1; }
 done
 
-if (( QUICK )); then
-  # A smoke run: dev-profile binaries (dependencies optimised); figures not for the record.
-  echo "bench-keystore: building the dev-profile binaries (smoke run)" >&2
-  cargo build --locked -q -p sigil-key-gen --bin key-gen
-  cargo build --locked -q -p sigil-mpc --example load_keystore
-  BIN=${CARGO_TARGET_DIR:-target}/debug
-else
-  echo "bench-keystore: building the release binaries" >&2
-  cargo build --release --locked -q -p sigil-key-gen --bin key-gen
-  cargo build --release --locked -q -p sigil-mpc --example load_keystore
-  BIN=${CARGO_TARGET_DIR:-target}/release
-fi
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+PROFILE=release; (( QUICK )) && PROFILE=dev
+build_bins "$PROFILE" -p sigil-key-gen --bin key-gen
+build_bins "$PROFILE" -p sigil-mpc --example load_keystore
 WORK=$(mktemp -d /tmp/sigil-bench-keystore.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 age-keygen -o "$WORK/service.key" 2>/dev/null

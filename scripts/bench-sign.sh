@@ -36,9 +36,10 @@ if (( QUICK )); then
 fi
 
 command -v python3 >/dev/null || { echo "bench-sign: python3 is needed" >&2; exit 1; }
-echo "bench-sign: building the release binary" >&2
-cargo build --release --locked -q -p sigil-signbench
-BIN=${CARGO_TARGET_DIR:-target}/release
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+PROFILE=release; (( QUICK )) && PROFILE=dev
+build_bins "$PROFILE" -p sigil-signbench
 WORK=$(mktemp -d /tmp/sigil-bench-sign.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 RAW=${SIGNBENCH_RAW:-$WORK/raw.jsonl}

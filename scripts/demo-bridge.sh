@@ -11,9 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
-step "building parent-agent and netbench (release)"
-cargo build --release --locked -q -p parent-agent -p sigil-netbench
-BIN=$PWD/target/release
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+step "building parent-agent and netbench"
+build_bins dev -p parent-agent -p sigil-netbench
 WORK=$(mktemp -d /tmp/sigil-demo.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }

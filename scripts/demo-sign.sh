@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --locked -q -p sigil-key-gen -p sigil-signer -p sigil-cosigner
+cargo build --locked -q -p sigil-key-gen -p sigil-sign-server -p sigil-cosigner
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
 WORK=$(mktemp -d /tmp/sigil-demo-sign.XXXXXX)
 PIDS=()

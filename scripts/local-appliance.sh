@@ -58,7 +58,10 @@ die() { echo "local-appliance: $*" >&2; exit 1; }
 
 step "1/5 build"
 scripts/install-deps.sh
-cargo build --locked -q -p enclave-app -p parent-agent -p kms-sim -p sigil-nsm -p sigil-key-gen -p sigil-cosigner
+# No -q: on a fresh clone this compiles a few hundred crates (minutes on 2 cores); cargo's
+# progress shows what it is doing.
+echo "building (the first run compiles the dependencies: several minutes; cargo's progress follows)" >&2
+cargo build --locked -p enclave-app -p parent-agent -p kms-sim -p sigil-nsm-sim -p sigil-key-gen -p sigil-cosigner
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
 SERVER_NAME=signer.sigil.internal
 

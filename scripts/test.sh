@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it and CI runs it (.ci/run).
 # Installs missing system packages, checks formatting and lints, runs every test, then
-# smoke-runs the demo and the benchmarks so no script rots.
+# smoke-runs the local appliance, the demo and the benchmarks so no script rots. Every stage
+# is timed; the table is printed at the end (scripts/lib/stages.sh).
+#
+# One build per profile: clippy checks, `cargo test` builds the dev profile, and every script
+# after it (the appliance, the demos, the --quick benchmarks) reuses those dev binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/stages.sh
+source scripts/lib/stages.sh
+trap 'stages_report scripts/test.sh' EXIT
 
-scripts/install-deps.sh
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "install dependencies" scripts/install-deps.sh
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 # Checks that need a tool installed above must not skip quietly here.
-SIGIL_REQUIRE_PROMTOOL=1 SIGIL_REQUIRE_MOTO=1 cargo test --workspace --locked
-eif/test.sh
-kms-policy/test.sh
-scripts/test-runbooks.sh
-scripts/local-appliance.sh --once >/dev/null
-scripts/demo.sh >/dev/null
-scripts/bench-bridge.sh --quick >/dev/null
-scripts/bench-sign.sh --quick >/dev/null
-scripts/bench-boot.sh --quick >/dev/null
-scripts/bench-keystore.sh --quick >/dev/null
+stage "cargo test" env SIGIL_REQUIRE_PROMTOOL=1 SIGIL_REQUIRE_MOTO=1 cargo test --workspace --locked
+stage "eif/test.sh" eif/test.sh
+stage "kms-policy/test.sh" kms-policy/test.sh
+stage "scripts/test-runbooks.sh" scripts/test-runbooks.sh
+stage "local appliance (--once)" scripts/local-appliance.sh --once >/dev/null
+stage "demo" scripts/demo.sh >/dev/null
+stage "bench-bridge --quick" scripts/bench-bridge.sh --quick >/dev/null
+stage "bench-sign --quick" scripts/bench-sign.sh --quick >/dev/null
+stage "bench-boot --quick" scripts/bench-boot.sh --quick >/dev/null
+stage "bench-keystore --quick" scripts/bench-keystore.sh --quick >/dev/null
 echo "scripts/test.sh: all checks passed"

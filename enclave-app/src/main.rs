@@ -1,9 +1,10 @@
 //! `enclave-app`: the entry program of a Sigil Nitro Enclave.
 //!
-//! Boots (harden → boot bundle from the parent → attested KMS unwrap of the age identity →
-//! shares decrypted and validated in memory → identity wiped → boot report → listener), then
-//! serves the SignService until SIGTERM. Any failed step is reported to the parent with its
-//! name and reason, and the process exits non-zero so the parent can alarm and restart.
+//! Boots (NSM opened → harden → boot bundle from the parent → attested KMS unwrap of the age
+//! identity → shares decrypted and validated in memory → identity wiped → listener → boot
+//! report), then serves the SignService until SIGTERM. Any failed step is reported to the
+//! parent with its name and reason, and the process exits non-zero so the parent can alarm and
+//! restart.
 //!
 //! `--simulate` runs the same code without Nitro hardware: vsock addresses map onto Unix
 //! sockets in `--sim-dir`, the NSM is simulated from a development root, and PCR0 measures
@@ -12,13 +13,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
-use enclave_app::{Options, boot};
-use sigil_nsm::Nsm;
+use enclave_app::{NsmChoice, Options, boot};
 use sigil_provisioning::pb;
 use sigil_signer::SignerService;
 use sigil_transport::{Addr, Transport};
@@ -26,76 +24,152 @@ use tracing::{error, info};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-#[derive(Parser)]
-#[command(
-    version,
-    about = "Sigil enclave: attested boot and the MPC SignService"
-)]
+/// The command line. Parsed with `lexopt` (no clap in the measured image: the enclave's
+/// arguments are fixed in the EIF and few).
 struct Cli {
     /// The parent's provisioning service.
-    #[arg(long, default_value = "vsock://3:7000")]
     provision: Addr,
     /// The parent's log collector.
-    #[arg(long, default_value = "vsock://3:7001")]
     log: Addr,
     /// Where the SignService listens.
-    #[arg(long, default_value = "vsock://any:50051")]
     listen: Addr,
     /// How long to keep trying the parent for the boot bundle.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     bundle_deadline: Duration,
     /// Run without Nitro hardware: simulated NSM and vsock over Unix sockets.
-    #[arg(long)]
     simulate: bool,
     /// Simulation: directory of the Unix sockets that stand in for vsock.
-    #[arg(long, requires = "simulate")]
     sim_dir: Option<PathBuf>,
     /// Simulation: this enclave's CID.
-    #[arg(long, default_value_t = 16, requires = "simulate")]
     sim_cid: u32,
     /// Simulation: directory of the development root (`nsm-sim init-root`).
-    #[arg(long, requires = "simulate")]
     sim_dev_root: Option<PathBuf>,
     /// Simulation: the image PCR0 measures (default: this binary).
-    #[arg(long, requires = "simulate")]
     sim_image: Option<PathBuf>,
     /// Simulation: the parent instance id in the attestation document.
-    #[arg(long, default_value = "i-0123456789abcdef0", requires = "simulate")]
     sim_instance_id: String,
     /// Serve gRPC without TLS. Simulation only.
-    #[arg(long, requires = "simulate")]
     insecure_plaintext_grpc: bool,
     /// Also write the log lines to stderr (the enclave console in debug mode).
-    #[arg(long)]
     log_stderr: bool,
 }
 
-fn nsm(cli: &Cli) -> anyhow::Result<Arc<dyn Nsm>> {
-    if !cli.simulate {
-        return Ok(Arc::new(sigil_nsm::DeviceNsm::open()?));
+const USAGE: &str = "\
+Sigil enclave: attested boot and the MPC SignService
+
+Usage: enclave-app [OPTIONS]
+
+Options:
+      --provision <ADDR>         the parent's provisioning service [default: vsock://3:7000]
+      --log <ADDR>               the parent's log collector [default: vsock://3:7001]
+      --listen <ADDR>            where the SignService listens [default: vsock://any:50051]
+      --bundle-deadline <DUR>    how long to keep trying the parent for the boot bundle [default: 60s]
+      --log-stderr               also write the log lines to stderr (debug-mode console)
+      --simulate                 run without Nitro hardware: simulated NSM, vsock over Unix sockets
+      --sim-dir <DIR>            simulation: directory of the Unix sockets that stand in for vsock
+      --sim-cid <CID>            simulation: this enclave's CID [default: 16]
+      --sim-dev-root <DIR>       simulation: the development root (nsm-sim init-root)
+      --sim-image <FILE>         simulation: the image PCR0 measures [default: this binary]
+      --sim-instance-id <ID>     simulation: the parent instance id [default: i-0123456789abcdef0]
+      --insecure-plaintext-grpc  simulation: serve gRPC without TLS
+  -h, --help                     print this help
+  -V, --version                  print the version
+";
+
+/// What the command line asks for: run, or print something and exit.
+enum Command {
+    Run(Box<Cli>),
+    Print(String),
+}
+
+impl Cli {
+    fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> anyhow::Result<Command> {
+        use lexopt::prelude::*;
+        fn addr(v: std::ffi::OsString, flag: &str) -> anyhow::Result<Addr> {
+            let v = v.string()?;
+            v.parse()
+                .map_err(|e| anyhow::anyhow!("--{flag} {v:?}: {e}"))
+        }
+        let mut cli = Cli {
+            provision: addr("vsock://3:7000".into(), "provision")?,
+            log: addr("vsock://3:7001".into(), "log")?,
+            listen: addr("vsock://any:50051".into(), "listen")?,
+            bundle_deadline: Duration::from_secs(60),
+            simulate: false,
+            sim_dir: None,
+            sim_cid: 16,
+            sim_dev_root: None,
+            sim_image: None,
+            sim_instance_id: "i-0123456789abcdef0".into(),
+            insecure_plaintext_grpc: false,
+            log_stderr: false,
+        };
+        let mut sim_only: Vec<&'static str> = Vec::new();
+        let mut parser = lexopt::Parser::from_iter(args);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("provision") => cli.provision = addr(parser.value()?, "provision")?,
+                Long("log") => cli.log = addr(parser.value()?, "log")?,
+                Long("listen") => cli.listen = addr(parser.value()?, "listen")?,
+                Long("bundle-deadline") => {
+                    let v = parser.value()?.string()?;
+                    cli.bundle_deadline = humantime::parse_duration(&v)
+                        .map_err(|e| anyhow::anyhow!("--bundle-deadline {v:?}: {e}"))?;
+                }
+                Long("simulate") => cli.simulate = true,
+                Long("log-stderr") => cli.log_stderr = true,
+                Long("sim-dir") => {
+                    cli.sim_dir = Some(parser.value()?.into());
+                    sim_only.push("--sim-dir");
+                }
+                Long("sim-cid") => {
+                    cli.sim_cid = parser.value()?.parse()?;
+                    sim_only.push("--sim-cid");
+                }
+                Long("sim-dev-root") => {
+                    cli.sim_dev_root = Some(parser.value()?.into());
+                    sim_only.push("--sim-dev-root");
+                }
+                Long("sim-image") => {
+                    cli.sim_image = Some(parser.value()?.into());
+                    sim_only.push("--sim-image");
+                }
+                Long("sim-instance-id") => {
+                    cli.sim_instance_id = parser.value()?.string()?;
+                    sim_only.push("--sim-instance-id");
+                }
+                Long("insecure-plaintext-grpc") => {
+                    cli.insecure_plaintext_grpc = true;
+                    sim_only.push("--insecure-plaintext-grpc");
+                }
+                Short('h') | Long("help") => return Ok(Command::Print(USAGE.into())),
+                Short('V') | Long("version") => {
+                    return Ok(Command::Print(format!(
+                        "enclave-app {}\n",
+                        env!("CARGO_PKG_VERSION")
+                    )));
+                }
+                _ => return Err(arg.unexpected().into()),
+            }
+        }
+        if let Some(flag) = sim_only.first().filter(|_| !cli.simulate) {
+            anyhow::bail!("{flag} is for simulation only: it needs --simulate");
+        }
+        Ok(Command::Run(Box::new(cli)))
     }
-    let dir = cli
-        .sim_dev_root
-        .as_ref()
-        .context("--simulate needs --sim-dev-root (the development root, nsm-sim init-root)")?;
-    let root = sigil_nsm::DevRoot::load(dir).context("loading the development root")?;
-    let image = match &cli.sim_image {
-        Some(p) => p.clone(),
-        None => std::env::current_exe().context("locating this binary to measure it")?,
-    };
-    let measurement = sigil_nsm::ImageMeasurement::of_file(&image)
-        .with_context(|| format!("measuring {}", image.display()))?;
-    info!(event = "simulated_nsm", pcr0 = %measurement.pcr0_hex());
-    Ok(Arc::new(sigil_nsm::SimulatedNsm::new(
-        root,
-        &measurement,
-        &cli.sim_instance_id,
-        None,
-    )?))
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::parse(std::env::args_os().skip(1)) {
+        Ok(Command::Run(cli)) => *cli,
+        Ok(Command::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("enclave-app: {e:#}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let transport = match (&cli.sim_dir, cli.simulate) {
         (Some(dir), _) => Transport::simulated(dir, cli.sim_cid),
         (None, false) => Transport::native(),
@@ -110,7 +184,7 @@ fn main() -> ExitCode {
     log_config.mirror_stderr = cli.log_stderr;
     let (layer, shipper, log) = sigil_log_channel::layer(log_config);
     tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new("info"))
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
         .with(layer)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -148,15 +222,14 @@ async fn run(
     log: &sigil_log_channel::Handle,
 ) -> anyhow::Result<()> {
     enclave_app::harden::reap_children_if_init();
-    let mut report = pb::BootReport::default();
-    let nsm = match nsm(&cli) {
-        Ok(n) => n,
-        Err(e) => {
-            report.failed_step = enclave_app::Step::Harden.as_str().into();
-            report.reason = format!("NSM: {e:#}");
-            send_report(&transport, &cli.provision, report).await;
-            return Err(e);
+    let nsm = if cli.simulate {
+        NsmChoice::Simulated {
+            dev_root: cli.sim_dev_root.clone(),
+            image: cli.sim_image.clone(),
+            instance_id: cli.sim_instance_id.clone(),
         }
+    } else {
+        NsmChoice::Device
     };
     let opts = Options {
         transport: transport.clone(),
@@ -165,28 +238,16 @@ async fn run(
         bundle_deadline: cli.bundle_deadline,
         simulated: cli.simulate,
         plaintext_grpc: cli.insecure_plaintext_grpc,
-        nsm: nsm.clone(),
+        nsm,
+        log: Some(log.clone()),
     };
-    let booted = match boot(&opts, &mut report).await {
-        Ok(b) => b,
-        Err(e) => {
-            error!(event = "boot_failed", step = e.step.as_str(), reason = %e.reason);
-            report.ok = false;
-            report.failed_step = e.step.as_str().into();
-            report.reason = e.reason.clone();
-            report.resources = Some(enclave_app::report::resources());
-            report.log_lines_dropped = log.dropped();
-            send_report(&transport, &cli.provision, report).await;
-            return Err(e.into());
-        }
-    };
-    report.ok = true;
-    report.resources = Some(enclave_app::report::resources());
-    report.log_lines_dropped = log.dropped();
-    info!(event = "boot_complete", accounts = booted.keys.len() as u64);
+    // `boot` finishes the report either way; it is only sent from here.
+    let mut report = pb::BootReport::default();
+    let booted = boot(&opts, &mut report).await;
     send_report(&transport, &cli.provision, report).await;
+    let booted = booted?;
 
-    let mut service = SignerService::new(booted.keys, nsm, booted.limits);
+    let mut service = SignerService::new(booted.keys, booted.nsm, booted.limits);
     if let Some(spki) = booted.tls_binding {
         service = service.with_tls_binding(spki);
     }

@@ -156,5 +156,5 @@ pub(crate) fn verify_chain(chain: &[Certificate], at: SystemTime) -> Result<(), 
 
 /// RFC 3339 in UTC, seconds precision; never panics (years past 9999 print as seconds).
 pub(crate) fn fmt_time(t: SystemTime) -> String {
-    crate::format_time(t, false)
+    sigil_std_ext::time::format_time(t, false)
 }

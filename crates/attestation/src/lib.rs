@@ -18,26 +18,6 @@ pub use verify::{
     VerifiedDocument, Verifier, VerifyAt,
 };
 
-/// Formats `t` as RFC 3339 UTC (with milliseconds if `millis`). Certificates and documents
-/// can carry times humantime cannot print (past year 9999); those print as seconds since the
-/// epoch instead of panicking.
-pub fn format_time(t: std::time::SystemTime, millis: bool) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let ok = if millis {
-        write!(s, "{}", humantime::format_rfc3339_millis(t))
-    } else {
-        write!(s, "{}", humantime::format_rfc3339_seconds(t))
-    };
-    if ok.is_ok() {
-        return s;
-    }
-    match t.duration_since(std::time::SystemTime::UNIX_EPOCH) {
-        Ok(d) => format!("{}s after the epoch", d.as_secs()),
-        Err(e) => format!("{}s before the epoch", e.duration().as_secs()),
-    }
-}
-
 /// Why a document was refused. Messages say what was wrong, never echo large inputs.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AttestationError {

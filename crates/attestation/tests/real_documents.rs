@@ -313,7 +313,7 @@ fn absurd_timestamps_are_refused_not_a_panic() {
         assert!(e.to_string().contains("year 9999"), "{e}");
     }
     assert_eq!(
-        sigil_attestation::format_time(
+        sigil_std_ext::time::format_time(
             SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800),
             false
         ),

@@ -24,16 +24,7 @@ pub enum ConnectError {
 impl ConnectError {
     /// The error with every source, `a: b: c`, for one log field or status line.
     pub fn chain(&self) -> String {
-        let mut msg = self.to_string();
-        let mut src = std::error::Error::source(self);
-        while let Some(s) = src {
-            let next = s.to_string();
-            if !msg.ends_with(&next) {
-                msg = format!("{msg}: {next}");
-            }
-            src = s.source();
-        }
-        msg
+        sigil_std_ext::error_chain(self)
     }
 }
 

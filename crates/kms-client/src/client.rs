@@ -207,7 +207,7 @@ impl KmsClient {
     fn check_credentials(&self) -> Result<(), KmsError> {
         match self.expires_at {
             Some(t) if t <= SystemTime::now() + Duration::from_secs(5) => Err(
-                KmsError::CredentialsExpired(sigil_attestation::format_time(t, false)),
+                KmsError::CredentialsExpired(sigil_std_ext::time::format_time(t, false)),
             ),
             _ => Ok(()),
         }

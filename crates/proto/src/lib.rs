@@ -15,14 +15,20 @@
 mod conn;
 pub use conn::Conn;
 
-/// `sigil.signer.v1`.
-pub mod v1 {
-    tonic::include_proto!("sigil.signer.v1");
+/// `sigil.signer.*`: the SignService.
+pub mod signer {
+    /// `sigil.signer.v1`.
+    pub mod v1 {
+        tonic::include_proto!("sigil.signer.v1");
+    }
 }
 
-/// `sigil.provision.v1`.
+/// `sigil.provision.*`: the boot bundle and the boot report.
 pub mod provision {
-    tonic::include_proto!("sigil.provision.v1");
+    /// `sigil.provision.v1`.
+    pub mod v1 {
+        tonic::include_proto!("sigil.provision.v1");
+    }
 }
 
 /// The encoded `FileDescriptorSet` of `sigil.signer.v1`, for gRPC reflection.

@@ -77,7 +77,7 @@ pub fn seal_tls_bundle(opts: &TlsBundleOptions) -> Result<TlsBundleSummary, KeyG
     TlsBundle::from_json(&json)
         .map_err(|e| KeyGenError::Output(format!("the bundle does not read back: {e}")))?;
 
-    let tmp = temp_path(&opts.out);
+    let tmp = temp_path(&opts.out)?;
     let written = write_encrypted(&tmp, &json, recipients.iter()).and_then(|sizes| {
         if opts.force {
             std::fs::rename(&tmp, &opts.out)

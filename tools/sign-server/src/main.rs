@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .with_current_span(true)
         .init();
-    let keys = sigil_share_files::open(&cli.shares, Some(&cli.identity))?;
+    let keys = sigil_sealed_shares::open(&cli.shares, Some(&cli.identity))?;
     let tls = match &cli.tls_bundle {
         Some(path) => Some(open_bundle(path, &cli.identity)?),
         None => None,
@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
 fn open_bundle(path: &std::path::Path, identity: &std::path::Path) -> anyhow::Result<TlsBundle> {
     let name = path.display().to_string();
     let sealed = std::fs::read(path).with_context(|| format!("reading {name}"))?;
-    let identities = sigil_share_files::read_identities(identity)?;
-    let json = sigil_share_files::decrypt(&sealed, &identities, &name)?;
+    let identities = sigil_sealed_shares::read_identities(identity)?;
+    let json = sigil_sealed_shares::decrypt(&sealed, &identities, &name)?;
     TlsBundle::from_json(&json).with_context(|| format!("TLS bundle {name}"))
 }

@@ -242,13 +242,9 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// The temporary name used while writing `path`.
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+/// A fresh temporary name beside `path` (`sigil_std_ext::fs::temp_path`).
+pub(crate) fn temp_path(path: &Path) -> Result<PathBuf, KeyGenError> {
+    sigil_std_ext::fs::temp_path(path).map_err(|e| KeyGenError::io("naming a file beside", path, e))
 }
 
 pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), KeyGenError> {
@@ -256,14 +252,9 @@ pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), KeyGenError> {
         .map_err(|e| KeyGenError::io("setting the mode of", path, e))
 }
 
+/// Fsyncs the directory holding `path` (`sigil_std_ext::fs::sync_parent_dir`).
 pub(crate) fn sync_parent(path: &Path) -> Result<(), KeyGenError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| KeyGenError::io("syncing", dir, e))
+    sigil_std_ext::fs::sync_parent_dir(path).map_err(|e| KeyGenError::io("making durable", path, e))
 }
 
 fn create_new(path: &Path, mode: u32) -> Result<File, KeyGenError> {
@@ -373,13 +364,13 @@ fn write_all(
         let name = share_file_name(party, service_party);
         let json = ceremony.party_json(party)?;
         let dest = opts.out_dir.join(&name);
-        let tmp = temp_path(&dest);
+        let tmp = temp_path(&dest)?;
         pending.push((tmp.clone(), dest));
         let list = recipients.of(party);
         let (bytes, sha256) = write_encrypted(&tmp, &json, list.iter().map(|(_, r)| r))?;
         if opts.insecure_plaintext {
             let dest = opts.out_dir.join(plaintext_name(&name));
-            let tmp = temp_path(&dest);
+            let tmp = temp_path(&dest)?;
             pending.push((tmp.clone(), dest));
             write_plain(&tmp, &json, 0o600)?;
         }
@@ -398,7 +389,7 @@ fn write_all(
         .map_err(|e| KeyGenError::Output(format!("encoding the summary: {e}")))?;
     summary.push(b'\n');
     let dest = opts.out_dir.join(SUMMARY_FILE);
-    let tmp = temp_path(&dest);
+    let tmp = temp_path(&dest)?;
     pending.push((tmp.clone(), dest.clone()));
     write_plain(&tmp, &summary, 0o644)?;
     Ok(dest)

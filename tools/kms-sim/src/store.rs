@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -192,35 +191,10 @@ impl Store {
     }
 }
 
-/// Writes `name` in `dir` atomically: temp file in the same directory, fsync, rename, fsync dir.
+/// Writes `name` in `dir` atomically and durably, owner-only (key files hold key material).
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut suffix = [0u8; 8];
-    getrandom::fill(&mut suffix).map_err(|e| StoreError::Io {
-        what: "randomness for",
-        path: dir.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    let tmp = dir.join(format!(".{name}.{}.tmp", hex::encode(suffix)));
     let target = dir.join(name);
-    let result = (|| {
-        // Key files hold key material: owner-only.
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("creating", &tmp))?;
-        f.write_all(bytes).map_err(io("writing", &tmp))?;
-        f.sync_all().map_err(io("syncing", &tmp))?;
-        fs::rename(&tmp, &target).map_err(io("renaming", &target))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("syncing", dir))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    sigil_std_ext::fs::write_atomic(&target, bytes, 0o600).map_err(io("writing", &target))
 }
 
 #[cfg(test)]

@@ -360,29 +360,10 @@ pub fn generate<L: SecurityLevel>(
     })
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory (created with
-/// `mode`, never existing before), fsync, rename over `path`, fsync of the directory.
+/// Writes `bytes` to `path` atomically and durably (`sigil_std_ext::fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyGenError> {
-    let tmp = crate::output::temp_path(path);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| KeyGenError::io("creating", &tmp, e))?;
-        f.write_all(bytes)
-            .map_err(|e| KeyGenError::io("writing", &tmp, e))?;
-        f.sync_all()
-            .map_err(|e| KeyGenError::io("syncing", &tmp, e))?;
-        crate::output::set_mode(&tmp, mode)?;
-        std::fs::rename(&tmp, path).map_err(|e| KeyGenError::io("renaming into place", path, e))?;
-        crate::output::sync_parent(path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    sigil_std_ext::fs::write_atomic(path, bytes, mode)
+        .map_err(|e| KeyGenError::io("writing atomically", path, e))
 }
 
 #[cfg(test)]

@@ -296,7 +296,7 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
             &mut rng, primes, false,
         )
         .map_err(|e| {
-            KeyGenError::Dealer(format!("cggmp24 aux data: {}", sigil_mpc::error_chain(&e)))
+            KeyGenError::Dealer(format!("cggmp24 aux data: {}", sigil_std_ext::error_chain(&e)))
         })?;
         if aux.len() != usize::from(n) {
             return Err(KeyGenError::Dealer(
@@ -476,7 +476,7 @@ fn split_ecdsa(
     }
     let cores = builder
         .generate_core_shares(rng)
-        .map_err(|e| fail(sigil_mpc::error_chain(&e)))?;
+        .map_err(|e| fail(sigil_std_ext::error_chain(&e)))?;
     let first = cores
         .first()
         .ok_or_else(|| fail("the dealer returned no share".into()))?;
