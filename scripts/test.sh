@@ -14,6 +14,7 @@ trap 'stages_report scripts/test.sh' EXIT
 
 stage "install dependencies" scripts/install-deps.sh
 stage "cargo fmt --check" cargo fmt --all -- --check
+stage "module import cycles" scripts/check-module-cycles.py
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 # Checks that need a tool installed above must not skip quietly here.
 stage "cargo test" env SIGIL_REQUIRE_PROMTOOL=1 SIGIL_REQUIRE_MOTO=1 cargo test --workspace --locked

@@ -41,7 +41,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::accounts::{AccountSpec, check_accounts};
 use crate::primes::{PrimeSet, check_sizes};
 use crate::summary::{AccountSummary, SUMMARY_FORMAT, SUMMARY_VERSION, Sizes, Summary};
-use crate::{KeyGenError, output};
+use crate::KeyGenError;
 
 /// A 32-byte child key to split instead of a fresh one: a secp256k1 secret scalar (big-endian)
 /// or an Ed25519 RFC 8032 seed, depending on the account's scheme. Zeroized on drop; its
@@ -213,7 +213,7 @@ pub fn check_parameters(
 pub struct Ceremony {
     /// `shares[i]` is party i's file.
     pub shares: Vec<ShareFile>,
-    /// The public summary (`files` is filled in by [`output::write_run`]).
+    /// The public summary (`files` is filled in by [`crate::output::write_run`]).
     pub summary: Summary,
 }
 
@@ -606,7 +606,7 @@ pub fn file_json(file: &ShareFile) -> Result<Zeroizing<Vec<u8>>, KeyGenError> {
         ecdsa_groups: &file.ecdsa_groups,
         accounts: [],
     };
-    let head = output::to_json_zeroizing(&outline).map_err(encoding)?;
+    let head = crate::json::to_json_zeroizing(&outline).map_err(encoding)?;
     // `...,"accounts":[]}`: the accounts go between the brackets.
     let head = head
         .strip_suffix(b"]}")
@@ -617,9 +617,9 @@ pub fn file_json(file: &ShareFile) -> Result<Zeroizing<Vec<u8>>, KeyGenError> {
             .split_first()
             .ok_or_else(|| KeyGenError::Dealer("encoding: an empty chunk".into()))?;
         let len = rest.iter().try_fold(rest.len(), |n, a| {
-            Ok::<_, serde_json::Error>(n + output::json_len(a)?)
+            Ok::<_, serde_json::Error>(n + crate::json::json_len(a)?)
         });
-        let len = len.and_then(|n| Ok(n + output::json_len(first)?));
+        let len = len.and_then(|n| Ok(n + crate::json::json_len(first)?));
         let mut buf = Zeroizing::new(Vec::with_capacity(len.map_err(encoding)?));
         serde_json::to_writer(&mut *buf, first).map_err(encoding)?;
         for account in rest {
@@ -652,7 +652,7 @@ fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
     let len = |r: Result<usize, serde_json::Error>| {
         r.map_err(|e| KeyGenError::Dealer(format!("encoding: {e}")))
     };
-    let lengths = in_parallel(&file.accounts, |account| len(output::json_len(account)))?;
+    let lengths = in_parallel(&file.accounts, |account| len(crate::json::json_len(account)))?;
     let mut sizes = Sizes::default();
     for (account, bytes) in file.accounts.iter().zip(lengths) {
         let scheme = match account.share {
@@ -666,7 +666,7 @@ fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
         *entry = (*entry).max(bytes);
     }
     for group in file.ecdsa_groups.values() {
-        sizes.ecdsa_group_aux_bytes = Some(len(output::json_len(group))?);
+        sizes.ecdsa_group_aux_bytes = Some(len(crate::json::json_len(group))?);
     }
     Ok(sizes)
 }

@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod ceremony;
 mod error;
+pub mod json;
 pub mod output;
 pub mod primes;
 pub mod summary;

@@ -14,9 +14,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use crate::KeyGenError;
 use crate::ceremony::Ceremony;
@@ -190,35 +188,6 @@ impl OutputOptions {
                 )));
             }
         }
-        Ok(())
-    }
-}
-
-/// Serializes `value` as compact JSON into a zeroizing buffer of exactly the right capacity.
-pub fn to_json_zeroizing<T: Serialize + ?Sized>(
-    value: &T,
-) -> Result<Zeroizing<Vec<u8>>, serde_json::Error> {
-    let mut buf = Zeroizing::new(Vec::with_capacity(json_len(value)?));
-    serde_json::to_writer(&mut *buf, value)?;
-    Ok(buf)
-}
-
-/// Length of the compact JSON of `value`, without keeping the bytes.
-pub fn json_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, serde_json::Error> {
-    let mut counter = Counter::default();
-    serde_json::to_writer(&mut counter, value)?;
-    Ok(counter.0)
-}
-
-#[derive(Default)]
-struct Counter(usize);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -400,14 +369,6 @@ mod tests {
     use super::*;
 
     const R1: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
-
-    #[test]
-    fn exact_capacity_json() {
-        let v = serde_json::json!({"a": [1, 2, 3], "b": "x".repeat(1000)});
-        let buf = to_json_zeroizing(&v).unwrap();
-        assert_eq!(buf.len(), buf.capacity());
-        assert_eq!(&buf[..], serde_json::to_vec(&v).unwrap());
-    }
 
     #[test]
     fn recipients_cover_every_party() {

@@ -11,7 +11,6 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -121,7 +120,7 @@ impl PrimePool {
             security_level: POOL_SECURITY_LEVEL,
             sets: &self.sets,
         };
-        crate::output::to_json_zeroizing(&file)
+        crate::json::to_json_zeroizing(&file)
             .map_err(|e| KeyGenError::Dealer(format!("encoding the prime pool: {e}")))
     }
 

@@ -1,5 +1,7 @@
 //! KMS API errors: the `__type` code, the HTTP status and the message sent back.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
 
 /// An error answered to the client as `{"__type":"<code>","message":"…"}`.
@@ -89,6 +91,12 @@ pub fn length_violation(field: &str, len: usize, min: usize, max: usize) -> ApiE
     ApiError::validation(format!(
         "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length {constraint}"
     ))
+}
+
+/// Decodes a base64 blob field; bad base64 is a `SerializationException`, as in AWS.
+pub fn b64_decode(value: &str, field: &str) -> Result<Vec<u8>, ApiError> {
+    B64.decode(value)
+        .map_err(|_| ApiError::serialization(format!("{field} is not valid base64.")))
 }
 
 #[cfg(test)]

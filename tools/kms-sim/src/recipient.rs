@@ -66,7 +66,7 @@ pub fn verify(
         .attestation_document
         .as_deref()
         .ok_or_else(|| ApiError::validation("Recipient.AttestationDocument is required."))?;
-    let doc = crate::ops::b64_decode(doc_b64, "Recipient.AttestationDocument")?;
+    let doc = crate::errors::b64_decode(doc_b64, "Recipient.AttestationDocument")?;
     if doc.is_empty() || doc.len() > MAX_DOCUMENT {
         return Err(crate::errors::length_violation(
             "recipient.attestationDocument",

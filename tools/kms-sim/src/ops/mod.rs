@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sigil_attestation::Verifier;
 
 use crate::blob;
-use crate::errors::{ApiError, length_violation, range_violation};
+use crate::errors::{ApiError, b64_decode, length_violation, range_violation};
 use crate::policy::{self, PolicyKind};
 use crate::recipient::{self, Recipient, RecipientInfo};
 use crate::store::{AliasRecord, KeyRecord, KeyState, State, Store, StoreError, now_epoch};
@@ -115,11 +115,6 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::serialization(format!("The request body could not be parsed: {e}")))
 }
 
-/// Decodes a base64 blob field; bad base64 is a `SerializationException`, as in AWS.
-pub fn b64_decode(value: &str, field: &str) -> Result<Vec<u8>, ApiError> {
-    B64.decode(value)
-        .map_err(|_| ApiError::serialization(format!("{field} is not valid base64.")))
-}
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| {
