@@ -104,7 +104,7 @@ impl Cli {
             log_stderr: false,
         };
         let mut sim_only: Vec<&'static str> = Vec::new();
-        let mut parser = lexopt::Parser::from_iter(args);
+        let mut parser = lexopt::Parser::from_args(args);
         while let Some(arg) = parser.next()? {
             match arg {
                 Long("provision") => cli.provision = addr(parser.value()?, "provision")?,
@@ -275,5 +275,83 @@ async fn send_report(transport: &Transport, addr: &Addr, report: pb::BootReport)
         sigil_provisioning::send_report(transport, addr, report, Duration::from_secs(10)).await
     {
         error!(event = "boot_report_undelivered", error = %e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Command};
+
+    fn parse(args: &[&str]) -> anyhow::Result<Command> {
+        Cli::parse(args.iter().map(std::ffi::OsString::from))
+    }
+
+    fn run(args: &[&str]) -> Cli {
+        match parse(args) {
+            Ok(Command::Run(cli)) => *cli,
+            Ok(Command::Print(_)) => panic!("{args:?} printed instead of running"),
+            Err(e) => panic!("{args:?}: {e:#}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_production_ports() {
+        let cli = run(&[]);
+        assert_eq!(cli.provision.to_string(), "vsock://3:7000");
+        assert_eq!(cli.log.to_string(), "vsock://3:7001");
+        assert_eq!(cli.listen.to_string(), "vsock://any:50051");
+        assert_eq!(cli.bundle_deadline, std::time::Duration::from_secs(60));
+        assert!(!cli.simulate && !cli.insecure_plaintext_grpc && !cli.log_stderr);
+    }
+
+    #[test]
+    fn simulation_flags_parse_with_simulate() {
+        let cli = run(&[
+            "--simulate",
+            "--sim-dir",
+            "/tmp/s",
+            "--sim-cid=17",
+            "--sim-dev-root",
+            "/tmp/r",
+            "--bundle-deadline",
+            "2s",
+            "--listen",
+            "unix:///tmp/l.sock",
+            "--insecure-plaintext-grpc",
+        ]);
+        assert!(cli.simulate && cli.insecure_plaintext_grpc);
+        assert_eq!(cli.sim_dir.as_deref(), Some(std::path::Path::new("/tmp/s")));
+        assert_eq!(cli.sim_cid, 17);
+        assert_eq!(cli.bundle_deadline, std::time::Duration::from_secs(2));
+        assert_eq!(cli.listen.to_string(), "unix:///tmp/l.sock");
+    }
+
+    #[test]
+    fn simulation_only_flags_are_refused_without_simulate() {
+        for args in [
+            &["--sim-dir", "/tmp/s"][..],
+            &["--insecure-plaintext-grpc"],
+            &["--sim-image", "/bin/true"],
+        ] {
+            let e = parse(args).err().expect("refused");
+            assert!(e.to_string().contains("needs --simulate"), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        for (args, says) in [
+            (&["--bogus"][..], "--bogus"),
+            (&["stray"], "stray"),
+            (&["--listen", "ftp://x"], "--listen"),
+            (&["--bundle-deadline", "soon"], "--bundle-deadline"),
+            (&["--simulate", "--sim-cid", "x"], "x"),
+            (&["--listen"], "--listen"),
+        ] {
+            let e = parse(args).err().expect("refused");
+            assert!(format!("{e:#}").contains(says), "{args:?}: {e:#}");
+        }
+        assert!(matches!(parse(&["--help"]), Ok(Command::Print(t)) if t.contains("Usage")));
+        assert!(matches!(parse(&["-V"]), Ok(Command::Print(t)) if t.starts_with("enclave-app ")));
     }
 }
