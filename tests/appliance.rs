@@ -19,21 +19,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sigil_fake_parent::{AKID, Appliance, SECRET};
+use sigil_fixtures::tls::SERVER_NAME;
+use sigil_fixtures::{ETH, SOL};
 use sigil_mpc::Scheme;
-use sigil_proto::v1 as spb;
-use sigil_sim_parent::{AKID, Appliance, ETH, SECRET, SOL, workspace_bin};
-use sigil_testkit::pki::Ca;
-use sigil_tls::{ClientTls, TlsBundle};
+use sigil_proto::signer::v1 as spb;
+use sigil_testkit::pki::TestPki;
+use sigil_testkit::{age_encrypt, age_keygen, workspace_bin};
+use sigil_tls::ClientTls;
 use sigil_transport::Transport;
-use zeroize::Zeroizing;
-
-const SERVER_NAME: &str = "signer.sigil.internal";
 const WAIT: Duration = Duration::from_secs(120);
 
 struct Setup {
     a: Appliance,
-    server_ca: Ca,
-    client_ca: Ca,
+    pki: TestPki,
     dir: PathBuf,
 }
 
@@ -46,36 +45,16 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 impl Setup {
     async fn new() -> Setup {
         let a = Appliance::with_demo_shares(&workspace_bin("enclave-app")).await;
-        let server_ca = Ca::new("sigil test server CA");
-        let server = server_ca.server(SERVER_NAME);
-        let client_ca = Ca::new("sigil test client CA");
-        let bundle = TlsBundle::from_pem(
-            Zeroizing::new(server.key_pem.clone()),
-            server.cert_pem.clone(),
-            client_ca.cert_pem.clone(),
-        )
-        .unwrap();
-        a.seal_tls(&bundle.to_json());
+        let pki = sigil_fixtures::tls::pki();
+        a.seal_tls(&sigil_fixtures::tls::bundle(&pki).to_json());
         let dir = a.dir.path().join("parent-agent");
         std::fs::create_dir_all(dir.join("vsock")).unwrap();
-        Setup {
-            a,
-            server_ca,
-            client_ca,
-            dir,
-        }
+        Setup { a, pki, dir }
     }
 
     /// A client certificate from the enclave's client CA, written as PEM files.
     fn client(&self, name: &str) -> ClientTls {
-        let leaf = self.client_ca.client(name);
-        ClientTls {
-            ca_pem: self.server_ca.cert_pem.clone(),
-            cert_pem: leaf.cert_pem,
-            key_pem: Zeroizing::new(leaf.key_pem),
-            server_name: SERVER_NAME.into(),
-            pin_spki_sha256: None,
-        }
+        sigil_fixtures::tls::client(&self.pki, &self.pki.client_ca, name, None)
     }
 
     fn config(&self, allowed_pcr0: &str, restart: &str) -> PathBuf {
@@ -414,12 +393,12 @@ async fn sign(s: &Setup, ingress: &str, account: &str, scheme: Scheme, payload: 
 fn cosigner_cli_signs_and_python_verifies(s: &Setup, ingress: &str) {
     let dir = &s.dir;
     let ceremony = s.a.ceremony.as_ref().unwrap();
-    let (identity, recipient) = sigil_sim_parent::age_keygen(dir, "cosigner-identity.txt");
+    let (identity, recipient) = age_keygen(dir, "cosigner-identity.txt");
     let identity_file = write(dir, "cosigner.key", &identity);
     let shares = dir.join("party-1.json.age");
     std::fs::write(
         &shares,
-        sigil_sim_parent::age_encrypt(&recipient, &ceremony.party_json(1).unwrap()),
+        age_encrypt(&recipient, &ceremony.party_json(1).unwrap()),
     )
     .unwrap();
     let summary = write(
@@ -799,7 +778,7 @@ async fn boot_faults_are_reported_and_never_open_ingress() {
         }),
         ("a wrong age identity", "decrypt_shares", "", |s| {
             Box::pin(async move {
-                let (other, _) = sigil_sim_parent::age_keygen(s.a.dir.path(), "other.txt");
+                let (other, _) = age_keygen(s.a.dir.path(), "other.txt");
                 s.a.wrap_identity(&other).await;
             })
         }),

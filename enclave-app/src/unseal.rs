@@ -1,20 +1,22 @@
 //! Opens the sealed bundle in memory: the age identity KMS released, the key shares and the
 //! SignService's TLS material (`sigil-tls-bundle`), all age-encrypted to that identity.
 //!
+//! Three stages, one per boot step: [`open`] (decrypt_shares), [`load_keys`]
+//! (validate_shares) and [`load_tls`] (tls); [`unseal`] runs all three.
+//!
 //! Wiping discipline: the identity's text is parsed in place (no copies), every plaintext is
 //! decrypted into a `Zeroizing` buffer sized before the first byte is written (so no
 //! reallocation leaves a copy), the share JSON is parsed by `sigil-mpc`, which wipes its own
-//! intermediates, and the identity and all plaintext buffers are wiped before [`unseal`]
-//! returns, on success and on every error path alike (they are dropped as `Zeroizing`).
-
-use std::time::Instant;
+//! intermediates, and the identity and each plaintext buffer are wiped by the stage that
+//! consumes them, on success and on every error path alike (they are dropped as `Zeroizing`).
 
 use sha2::{Digest, Sha256};
-use sigil_mpc::KeyStore;
+use sigil_mpc::{KeyStore, ShareFileError};
+use sigil_sealed_shares::OpenError;
 use sigil_tls::TlsBundle;
 use zeroize::Zeroizing;
 
-use crate::boot::{Step, StepError};
+use crate::report::{Step, StepError};
 
 /// The sealed parts of the boot bundle.
 pub struct Sealed<'a> {
@@ -22,6 +24,22 @@ pub struct Sealed<'a> {
     pub key_shares_age: &'a [u8],
     /// `service_tls.json.age`, or empty (plaintext gRPC in simulation only).
     pub tls_bundle_age: &'a [u8],
+}
+
+/// The decrypted plaintexts, each wiped when dropped.
+pub struct Opened {
+    /// The key-share file.
+    pub key_shares: Zeroizing<Vec<u8>>,
+    /// The TLS bundle, if one was sealed.
+    pub tls_bundle: Option<Zeroizing<Vec<u8>>>,
+}
+
+/// The validated account map.
+pub struct Keys {
+    /// The accounts.
+    pub keys: KeyStore,
+    /// SHA-256 of the plaintext share file (for the boot report).
+    pub key_shares_plaintext_sha256: [u8; 32],
 }
 
 /// What the enclave keeps.
@@ -32,73 +50,86 @@ pub struct Unsealed {
     pub tls: Option<TlsBundle>,
     /// SHA-256 of the plaintext share file (for the boot report).
     pub key_shares_plaintext_sha256: [u8; 32],
-    /// Steps completed and their durations, in order.
-    pub steps: Vec<(Step, std::time::Duration)>,
 }
 
-/// Decrypts and validates. Consumes the identity plaintext, which is wiped when this returns.
-pub fn unseal(identity: Zeroizing<Vec<u8>>, sealed: &Sealed<'_>) -> Result<Unsealed, StepError> {
-    let mut steps = Vec::new();
-    let t = Instant::now();
-    let identities = sigil_share_files::parse_identities(&identity, "the KMS-released identity")
-        .map_err(|e| StepError::new(Step::DecryptShares, e))?;
+/// Why a stage failed. No variant holds a secret: the errors below name files and problems.
+#[derive(Debug, thiserror::Error)]
+pub enum UnsealError {
+    /// The identity does not parse, or a file does not decrypt with it.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The key-share file is invalid.
+    #[error("{file}: {0}", file = sigil_provisioning::KEY_SHARES_FILE)]
+    Shares(ShareFileError),
+    /// The key-share file is valid but empty.
+    #[error("the key-share file holds no account")]
+    NoAccount,
+    /// The TLS bundle is invalid.
+    #[error("{file}: {0}", file = sigil_provisioning::TLS_BUNDLE_FILE)]
+    Tls(sigil_tls::TlsError),
+}
+
+/// Parses the identity and decrypts the shares and the TLS bundle. Consumes the identity
+/// plaintext, which is wiped before this returns.
+pub fn open(identity: Zeroizing<Vec<u8>>, sealed: &Sealed<'_>) -> Result<Opened, UnsealError> {
+    let identities = sigil_sealed_shares::parse_identities(&identity, "the KMS-released identity")?;
     drop(identity);
-    let plaintext = sigil_share_files::decrypt(
+    let key_shares = sigil_sealed_shares::decrypt(
         sealed.key_shares_age,
         &identities,
         sigil_provisioning::KEY_SHARES_FILE,
-    )
-    .map_err(|e| StepError::new(Step::DecryptShares, e))?;
-    let tls_plaintext = if sealed.tls_bundle_age.is_empty() {
+    )?;
+    let tls_bundle = if sealed.tls_bundle_age.is_empty() {
         None
     } else {
-        Some(
-            sigil_share_files::decrypt(
-                sealed.tls_bundle_age,
-                &identities,
-                sigil_provisioning::TLS_BUNDLE_FILE,
-            )
-            .map_err(|e| StepError::new(Step::DecryptShares, e))?,
-        )
+        Some(sigil_sealed_shares::decrypt(
+            sealed.tls_bundle_age,
+            &identities,
+            sigil_provisioning::TLS_BUNDLE_FILE,
+        )?)
     };
-    drop(identities);
-    steps.push((Step::DecryptShares, t.elapsed()));
+    Ok(Opened {
+        key_shares,
+        tls_bundle,
+    })
+}
 
-    let t = Instant::now();
-    let key_shares_plaintext_sha256: [u8; 32] = Sha256::digest(&*plaintext).into();
-    let keys = KeyStore::from_json(&plaintext).map_err(|e| {
-        StepError::new(
-            Step::ValidateShares,
-            format!("{}: {e}", sigil_provisioning::KEY_SHARES_FILE),
-        )
-    })?;
-    drop(plaintext);
+/// Validates the key-share file into the account map. Consumes the plaintext, which is wiped
+/// before this returns.
+pub fn load_keys(key_shares: Zeroizing<Vec<u8>>) -> Result<Keys, UnsealError> {
+    let key_shares_plaintext_sha256: [u8; 32] = Sha256::digest(&*key_shares).into();
+    let keys = KeyStore::from_json(&key_shares).map_err(UnsealError::Shares)?;
+    drop(key_shares);
     if keys.is_empty() {
-        return Err(StepError::new(
-            Step::ValidateShares,
-            "the key-share file holds no account",
-        ));
+        return Err(UnsealError::NoAccount);
     }
-    steps.push((Step::ValidateShares, t.elapsed()));
+    Ok(Keys {
+        keys,
+        key_shares_plaintext_sha256,
+    })
+}
 
-    let t = Instant::now();
-    let tls = tls_plaintext
-        .map(|json| {
-            TlsBundle::from_json(&json).map_err(|e| {
-                StepError::new(
-                    Step::Tls,
-                    format!("{}: {e}", sigil_provisioning::TLS_BUNDLE_FILE),
-                )
-            })
-        })
-        .transpose()?;
-    if tls.is_some() {
-        steps.push((Step::Tls, t.elapsed()));
-    }
+/// Validates the TLS bundle. Consumes the plaintext, which is wiped before this returns.
+pub fn load_tls(tls_bundle: Zeroizing<Vec<u8>>) -> Result<TlsBundle, UnsealError> {
+    TlsBundle::from_json(&tls_bundle).map_err(UnsealError::Tls)
+}
+
+/// All three stages: decrypts and validates. Consumes the identity plaintext, which is wiped
+/// when this returns. A failure names the stage's step.
+pub fn unseal(identity: Zeroizing<Vec<u8>>, sealed: &Sealed<'_>) -> Result<Unsealed, StepError> {
+    let opened = open(identity, sealed).map_err(|e| StepError::new(Step::DecryptShares, e))?;
+    let Keys {
+        keys,
+        key_shares_plaintext_sha256,
+    } = load_keys(opened.key_shares).map_err(|e| StepError::new(Step::ValidateShares, e))?;
+    let tls = opened
+        .tls_bundle
+        .map(load_tls)
+        .transpose()
+        .map_err(|e| StepError::new(Step::Tls, e))?;
     Ok(Unsealed {
         keys,
         tls,
         key_shares_plaintext_sha256,
-        steps,
     })
 }

@@ -6,19 +6,18 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use sigil_sim_parent as common;
-
 use std::time::{Duration, SystemTime};
 
-use common::{Appliance, ETH, SOL};
 use sha2::{Digest, Sha256};
+use sigil_fake_parent::{Appliance, Outcome, unix_ms};
+use sigil_fixtures::{ETH, SOL};
 use sigil_mpc::Scheme;
-use sigil_proto::v1 as spb;
+use sigil_proto::signer::v1 as spb;
 use sigil_provisioning::{IDENTITY_FILE, KEY_SHARES_FILE};
-use sigil_testkit::pki::Ca;
-use sigil_tls::{ClientTls, TlsBundle};
+use sigil_testkit::age_keygen;
+use sigil_testkit::pki::{Ca, TestPki};
+use sigil_tls::ClientTls;
 use sigil_transport::Transport;
-use zeroize::Zeroizing;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -28,48 +27,23 @@ fn sha256_file(a: &Appliance, name: &str) -> String {
     ))
 }
 
-const SERVER_NAME: &str = "signer.sigil.internal";
-
-/// A development PKI: the SignService's CA and certificate, the gateways' client CA.
-struct Pki {
-    server_ca: Ca,
-    server: sigil_testkit::pki::Leaf,
-    client_ca: Ca,
-}
+/// A development PKI (the shared [`TestPki`]): the SignService's CA and certificate, the
+/// gateways' client CA.
+struct Pki(TestPki);
 
 impl Pki {
     fn new() -> Pki {
-        let server_ca = Ca::new("sigil test server CA");
-        let server = server_ca.server(SERVER_NAME);
-        Pki {
-            server_ca,
-            server,
-            client_ca: Ca::new("sigil test gateway CA"),
-        }
+        Pki(sigil_fixtures::tls::pki())
     }
 
     /// The sealed bundle's plaintext.
     fn bundle_json(&self) -> Vec<u8> {
-        TlsBundle::from_pem(
-            Zeroizing::new(self.server.key_pem.clone()),
-            self.server.cert_pem.clone(),
-            self.client_ca.cert_pem.clone(),
-        )
-        .unwrap()
-        .to_json()
-        .to_vec()
+        sigil_fixtures::tls::bundle(&self.0).to_json().to_vec()
     }
 
     /// A gateway with a certificate from `ca`, pinning `pin`.
     fn client(&self, ca: &Ca, pin: Option<[u8; 32]>) -> ClientTls {
-        let leaf = ca.client("sign-gateway");
-        ClientTls {
-            ca_pem: self.server_ca.cert_pem.clone(),
-            cert_pem: leaf.cert_pem,
-            key_pem: Zeroizing::new(leaf.key_pem),
-            server_name: SERVER_NAME.into(),
-            pin_spki_sha256: pin,
-        }
+        sigil_fixtures::tls::client(&self.0, ca, "sign-gateway", pin)
     }
 }
 
@@ -185,9 +159,9 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
     assert!(res.cpus >= 1 && res.rss_bytes > 0 && res.peak_rss_bytes >= res.rss_bytes);
 
     // The TLS key is the one sealed, and Attest binds it: a gateway pins what is attested.
-    let served = sigil_tls::spki_sha256_of(&pki.server.cert_der.clone().into()).unwrap();
+    let served = sigil_tls::spki_sha256_of(&pki.0.server.cert_der.clone().into()).unwrap();
     assert_eq!(r.tls_spki_sha256, hex::encode(served));
-    let gateway = pki.client(&pki.client_ca, Some(served));
+    let gateway = pki.client(&pki.0.client_ca, Some(served));
     let attested = spb::sign_service_client::SignServiceClient::new(
         channel(&a, Some(&gateway)).await.unwrap(),
     )
@@ -213,7 +187,7 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
             .is_err(),
     };
     assert!(refused, "a client certificate from another CA was accepted");
-    let mispinned = pki.client(&pki.client_ca, Some([7; 32]));
+    let mispinned = pki.client(&pki.0.client_ca, Some([7; 32]));
     assert!(channel(&a, Some(&mispinned)).await.is_err());
     assert!(
         channel(&a, None).await.is_err()
@@ -277,7 +251,7 @@ async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
     let good_shares = a.shares_ciphertext();
     let identity = a.identity.clone();
 
-    let expect = |o: &common::Outcome, step: &str, needle: &str| {
+    let expect = |o: &Outcome, step: &str, needle: &str| {
         assert_eq!(o.exit, Some(1), "exit code; stderr: {}", o.stderr);
         let r = o
             .report
@@ -318,7 +292,7 @@ async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
     expect(&o, "kms_decrypt", "AccessDenied");
 
     // KMS releases an identity that is not the one the shares are sealed to.
-    let (wrong, _) = common::age_keygen(a.dir.path(), "wrong.txt");
+    let (wrong, _) = age_keygen(a.dir.path(), "wrong.txt");
     a.wrap_identity(&wrong).await;
     let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
     expect(&o, "decrypt_shares", "service_key_shares.json.age");
@@ -355,7 +329,7 @@ async fn every_failed_step_is_reported_with_a_reason_and_a_non_zero_exit() {
 
     // Expired credentials: refused before anything is sent.
     let good_credentials = a.credentials.clone();
-    a.credentials.expiration_unix_ms = common::unix_ms(SystemTime::now() - Duration::from_secs(60));
+    a.credentials.expiration_unix_ms = unix_ms(SystemTime::now() - Duration::from_secs(60));
     let o = a.boot_to_failure(&["--insecure-plaintext-grpc"]).await;
     expect(&o, "kms_decrypt", "expired");
     a.credentials = good_credentials;

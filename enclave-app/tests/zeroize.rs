@@ -9,8 +9,6 @@
 
 #![allow(unsafe_code, clippy::unwrap_used, missing_docs)]
 
-use sigil_sim_parent as common;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -18,6 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use enclave_app::unseal::{Sealed, unseal};
+use sigil_fake_parent::Appliance;
+use sigil_fixtures::share_secrets;
 use sigil_nsm::{ImageMeasurement, SimulatedNsm};
 use sigil_provisioning::IDENTITY_FILE;
 use sigil_transport::Transport;
@@ -89,7 +89,7 @@ fn pieces(name: &str, identity: bool, bytes: &[u8], out: &mut Vec<(String, bool,
 
 const CONTROL: &[u8; 16] = b"control-16-bytes";
 
-fn needles(a: &common::Appliance) -> Vec<(String, bool, [u8; 16])> {
+fn needles(a: &Appliance) -> Vec<(String, bool, [u8; 16])> {
     let mut out = vec![("control".to_owned(), false, *CONTROL)];
     let key = a
         .identity
@@ -106,10 +106,7 @@ fn needles(a: &common::Appliance) -> Vec<(String, bool, [u8; 16])> {
     let (_, scalar) = bech32::decode(key).unwrap();
     assert_eq!(scalar.len(), 32);
     pieces("identity scalar", true, &scalar, &mut out);
-    for (i, s) in common::share_secrets(&a.shares_plaintext)
-        .iter()
-        .enumerate()
-    {
+    for (i, s) in share_secrets(&a.shares_plaintext).iter().enumerate() {
         pieces(
             &format!("share secret {i} (hex)"),
             false,
@@ -125,10 +122,8 @@ fn needles(a: &common::Appliance) -> Vec<(String, bool, [u8; 16])> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_freed_block_holds_the_identity_or_a_share_after_unwrap_and_unseal() {
-    let a = common::Appliance::with_demo_shares(std::path::Path::new(env!(
-        "CARGO_BIN_EXE_enclave-app"
-    )))
-    .await;
+    let a =
+        Appliance::with_demo_shares(std::path::Path::new(env!("CARGO_BIN_EXE_enclave-app"))).await;
     NEEDLES.set(needles(&a)).unwrap();
 
     // The enclave's side, in this process: only the simulated vsock route to the parent.

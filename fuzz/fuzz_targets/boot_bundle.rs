@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use sigil_proto::provision::BootBundle;
+use sigil_proto::provision::v1::BootBundle;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(bundle) = BootBundle::decode(data) else {

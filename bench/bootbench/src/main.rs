@@ -1,7 +1,8 @@
 //! `bootbench`: how long `enclave-app` takes from spawn to serving, and how much memory it
 //! holds, for a share file of N accounts, in simulation against kms-sim (the parent side is
-//! `sigil-sim-parent`: provisioning on vsock 7000, the KMS route, a key policy bound to the
-//! binary's PCR0). Per run: wall time from spawn until the boot report arrives and until
+//! `sigil-fake-parent`: provisioning on vsock 7000, the KMS route through `parent-agent
+//! bridge`, a key policy bound to the binary's PCR0; kms-sim and parent-agent are found next
+//! to this binary). Per run: wall time from spawn until the boot report arrives and until
 //! `grpc.health.v1` answers SERVING on `vsock://16:50051`, `VmRSS`/`VmHWM` once serving, and
 //! the report's step timings. The peer, in the same run, is what the old shell entrypoint did
 //! with the same file: `age -d -i IDENTITY FILE | jq empty` (or a Python `json.load` when jq
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use clap::Parser;
 use serde_json::{Value, json};
-use sigil_sim_parent::Appliance;
+use sigil_fake_parent::Appliance;
 use sigil_transport::{Addr, Transport};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -63,7 +64,7 @@ struct Cli {
     #[arg(long)]
     cache: Option<PathBuf>,
     /// Prime pool for ECDSA (a copy is consumed; the file itself is never changed).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/INSECURE-test-primes.json"))]
+    #[arg(long, default_value = sigil_testkit::TEST_PRIMES)]
     primes: PathBuf,
     /// An earlier bootbench output (JSON lines): its summary's RSS is subtracted to give the
     /// memory per additional account without the fixed cost.
@@ -219,7 +220,7 @@ fn generate(cli: &Cli, a: &Appliance, key_gen: &Path, work: &Path) -> anyhow::Re
         list.push_str(&format!("bench-{i:07}\n"));
     }
     std::fs::write(&accounts, list).context("writing the accounts file")?;
-    let (_, throwaway) = sigil_sim_parent::age_keygen(work, "throwaway.txt");
+    let (_, throwaway) = sigil_testkit::age_keygen(work, "throwaway.txt");
     let out = work.join("key-gen-out");
     let mut cmd = Command::new(key_gen);
     cmd.arg("split")

@@ -24,8 +24,8 @@ use sigil_mpc::{
     DerivationPath, KeyStore, MessageIo, MpcError, PublicKey, Scheme as MpcScheme, Session,
     Signature, ThresholdKey, WireMessage,
 };
-use sigil_proto::v1 as pb;
-use sigil_proto::v1::sign_service_server::SignServiceServer;
+use sigil_proto::signer::v1 as pb;
+use sigil_proto::signer::v1::sign_service_server::SignServiceServer;
 use sigil_signer::{Conn, Limits, SignerService};
 use sigil_transport::{Addr, Transport};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};

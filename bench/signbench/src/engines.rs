@@ -6,19 +6,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 
 use anyhow::{Context, ensure};
 use sigil_mpc::{
-    DerivationPath, EcdsaHash, MessageIo, MpcError, Session, SignData, ThresholdKey, WireMessage,
+    ChannelIo, DerivationPath, EcdsaHash, MessageIo, MpcError, Session, SignData, ThresholdKey,
+    WireMessage,
 };
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::{ECDSA_ACCOUNT, ED25519_ACCOUNT, Fixture, Scheme};
 
-/// One party's ends of the in-memory link.
+/// One party's ends of the in-memory link, counting the payload bytes it sends.
 struct LinkIo {
-    inbox: Receiver<WireMessage>,
-    peer: Sender<WireMessage>,
+    io: ChannelIo,
     bytes: Arc<AtomicU64>,
 }
 
@@ -26,14 +26,10 @@ impl MessageIo for LinkIo {
     fn send(&mut self, msg: WireMessage) -> Result<(), MpcError> {
         self.bytes
             .fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
-        self.peer
-            .send(msg)
-            .map_err(|_| MpcError::Channel("peer stopped".into()))
+        self.io.send(msg)
     }
     fn recv(&mut self) -> Result<WireMessage, MpcError> {
-        self.inbox
-            .recv()
-            .map_err(|_| MpcError::Channel("peer stopped".into()))
+        self.io.recv()
     }
 }
 
@@ -63,14 +59,15 @@ pub(crate) async fn sign(
         ),
     };
     let session = Session::new(session_id, account, vec![0, 1], path, data)?;
-    let (to_0, inbox_0) = channel();
-    let (to_1, inbox_1) = channel();
+    let (to_0, inbox_0) = unbounded_channel();
+    let (to_1, inbox_1) = unbounded_channel();
     let [key_0, key_1] = keys;
-    let run = |key: Arc<dyn ThresholdKey>, inbox, peer| {
+    let run = |key: Arc<dyn ThresholdKey>,
+               inbox: UnboundedReceiver<WireMessage>,
+               peer: UnboundedSender<WireMessage>| {
         let session = session.clone();
         let mut io = LinkIo {
-            inbox,
-            peer,
+            io: ChannelIo::new(inbox, peer),
             bytes: bytes.clone(),
         };
         tokio::task::spawn_blocking(move || {

@@ -414,7 +414,7 @@ fn drive<O>(
             ProceedResult::Yielded => {}
             ProceedResult::Output(Ok(out)) => return Ok(out),
             ProceedResult::Output(Err(e)) => {
-                return Err(MpcError::Protocol(crate::error_chain(&e)));
+                return Err(MpcError::Protocol(sigil_std_ext::error_chain(&e)));
             }
             ProceedResult::Error(e) => return Err(MpcError::Protocol(e.to_string())),
         }

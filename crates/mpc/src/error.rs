@@ -27,16 +27,3 @@ pub enum MpcError {
     #[error("the combined signature does not verify")]
     InvalidSignature,
 }
-
-/// An error and its sources, joined with ": " (library errors often hide the cause in
-/// `source()`).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}

@@ -1,135 +1,15 @@
-//! What every engine shares: schemes, the data to sign, the session and its execution id, the
-//! message envelope, and the [`ThresholdKey`] trait the service programs against.
-
-use std::fmt;
-use std::str::FromStr;
+//! One signing session as every party sees it: the [`Session`] (its ids, parties, path and
+//! data, bound into the execution id) and its checks, the [`WireMessage`] envelope between
+//! parties, and the [`MessageIo`] an engine drives the session through.
 
 use sha2_010::{Digest, Sha256};
-use sha3::Keccak256;
 
-use crate::{DerivationPath, MpcError};
+use crate::{DerivationPath, MpcError, Scheme, SignData};
 
 /// Largest payload (message or transaction preimage) a session signs.
 pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 /// Largest protocol message accepted from another party (cggmp24's biggest is about 20 KB).
 pub const MAX_WIRE_MESSAGE_BYTES: usize = 256 * 1024;
-/// Most parties a key may have.
-pub const MAX_PARTIES: u16 = 16;
-
-/// A signature scheme, spelled as in key-share files, the CLI and the gRPC API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Scheme {
-    /// ECDSA over secp256k1 (cggmp24).
-    #[serde(rename = "ecdsa-secp256k1")]
-    EcdsaSecp256k1,
-    /// Ed25519 (FROST, RFC 9591).
-    #[serde(rename = "ed25519")]
-    Ed25519,
-}
-
-impl Scheme {
-    /// The canonical name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::EcdsaSecp256k1 => "ecdsa-secp256k1",
-            Scheme::Ed25519 => "ed25519",
-        }
-    }
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scheme {
-    type Err = MpcError;
-    fn from_str(s: &str) -> Result<Self, MpcError> {
-        match s {
-            "ecdsa-secp256k1" => Ok(Scheme::EcdsaSecp256k1),
-            "ed25519" => Ok(Scheme::Ed25519),
-            other => Err(MpcError::InvalidRequest(format!(
-                "unknown scheme {other:?} (expected ecdsa-secp256k1 or ed25519)"
-            ))),
-        }
-    }
-}
-
-/// How an ECDSA payload is hashed before signing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EcdsaHash {
-    /// Keccak-256, as Ethereum signs transactions (the RLP payload).
-    Keccak256,
-    /// SHA-256.
-    Sha256,
-}
-
-/// What a session signs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SignData {
-    /// ECDSA over the hash of a payload the service sees in full (preferred: the preimage is
-    /// known, which rules out the raw-hash forgery class).
-    Ecdsa {
-        /// Hash function applied to `payload`.
-        hash: EcdsaHash,
-        /// The preimage.
-        payload: Vec<u8>,
-    },
-    /// ECDSA over a 32-byte digest the caller computed (full interactive signing only).
-    EcdsaPrehashed([u8; 32]),
-    /// Ed25519 over the message itself (RFC 8032 pure Ed25519).
-    Ed25519(Vec<u8>),
-}
-
-impl SignData {
-    /// The scheme this data is signed with.
-    pub fn scheme(&self) -> Scheme {
-        match self {
-            SignData::Ecdsa { .. } | SignData::EcdsaPrehashed(_) => Scheme::EcdsaSecp256k1,
-            SignData::Ed25519(_) => Scheme::Ed25519,
-        }
-    }
-
-    /// The 32 bytes bound into the execution id: the ECDSA message digest, or SHA-256 of the
-    /// Ed25519 message.
-    pub fn digest(&self) -> [u8; 32] {
-        match self {
-            SignData::Ecdsa {
-                hash: EcdsaHash::Keccak256,
-                payload,
-            } => Keccak256::digest(payload).into(),
-            SignData::Ecdsa {
-                hash: EcdsaHash::Sha256,
-                payload,
-            } => Sha256::digest(payload).into(),
-            SignData::EcdsaPrehashed(d) => *d,
-            SignData::Ed25519(m) => Sha256::digest(m).into(),
-        }
-    }
-
-    fn kind(&self) -> &'static [u8] {
-        match self {
-            SignData::Ecdsa {
-                hash: EcdsaHash::Keccak256,
-                ..
-            } => b"ecdsa/keccak256",
-            SignData::Ecdsa {
-                hash: EcdsaHash::Sha256,
-                ..
-            } => b"ecdsa/sha256",
-            SignData::EcdsaPrehashed(_) => b"ecdsa/prehashed",
-            SignData::Ed25519(_) => b"ed25519/pure",
-        }
-    }
-
-    fn payload_len(&self) -> usize {
-        match self {
-            SignData::Ecdsa { payload, .. } | SignData::Ed25519(payload) => payload.len(),
-            SignData::EcdsaPrehashed(d) => d.len(),
-        }
-    }
-}
 
 /// One signing session as every party sees it. All parties must build it from the same
 /// `Start` fields; the execution id binds them so a message from another session, account,
@@ -289,103 +169,6 @@ pub trait MessageIo {
     fn recv(&mut self) -> Result<WireMessage, MpcError>;
 }
 
-/// A public key: compressed SEC1 (33 bytes) for secp256k1, 32 bytes for Ed25519.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublicKey {
-    /// Its scheme.
-    pub scheme: Scheme,
-    /// Its encoding.
-    pub bytes: Vec<u8>,
-}
-
-impl PublicKey {
-    /// The Ethereum address (EIP-55 checksummed) of a secp256k1 key.
-    pub fn ethereum_address(&self) -> Option<String> {
-        if self.scheme != Scheme::EcdsaSecp256k1 {
-            return None;
-        }
-        let point = k256::PublicKey::from_sec1_bytes(&self.bytes).ok()?;
-        use k256::elliptic_curve::sec1::ToEncodedPoint;
-        let uncompressed = point.to_encoded_point(false);
-        let hash = Keccak256::digest(&uncompressed.as_bytes()[1..]);
-        Some(eip55(&hash[12..]))
-    }
-}
-
-/// EIP-55 mixed-case checksum encoding of a 20-byte address.
-pub fn eip55(address: &[u8]) -> String {
-    let lower = hex::encode(address);
-    let hash = Keccak256::digest(lower.as_bytes());
-    let mut out = String::from("0x");
-    for (i, c) in lower.chars().enumerate() {
-        let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
-        out.push(if nibble >= 8 {
-            c.to_ascii_uppercase()
-        } else {
-            c
-        });
-    }
-    out
-}
-
-/// A finished signature.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Signature {
-    /// ECDSA with low s and the recovery id (0 or 1) that yields the signing key.
-    Ecdsa {
-        /// r, big-endian.
-        r: [u8; 32],
-        /// s, big-endian, at most n/2.
-        s: [u8; 32],
-        /// y-parity of R.
-        recovery_id: u8,
-    },
-    /// Ed25519, R || S.
-    Ed25519([u8; 64]),
-}
-
-impl Signature {
-    /// 64 bytes: r || s, or the Ed25519 signature.
-    pub fn to_bytes(&self) -> [u8; 64] {
-        match self {
-            Signature::Ecdsa { r, s, .. } => {
-                let mut out = [0; 64];
-                out[..32].copy_from_slice(r);
-                out[32..].copy_from_slice(s);
-                out
-            }
-            Signature::Ed25519(b) => *b,
-        }
-    }
-
-    /// The recovery id of an ECDSA signature.
-    pub fn recovery_id(&self) -> Option<u8> {
-        match self {
-            Signature::Ecdsa { recovery_id, .. } => Some(*recovery_id),
-            Signature::Ed25519(_) => None,
-        }
-    }
-}
-
-/// One party's share of one account key, in any engine. The service holds a map of these and
-/// knows nothing else about the engines.
-pub trait ThresholdKey: Send + Sync {
-    /// Its scheme.
-    fn scheme(&self) -> Scheme;
-    /// This party's key-generation index.
-    fn party_index(&self) -> u16;
-    /// Signers needed.
-    fn threshold(&self) -> u16;
-    /// Parties that hold a share.
-    fn parties(&self) -> u16;
-    /// The public key at `path` (the account key for the root path).
-    fn public_key(&self, path: &DerivationPath) -> Result<PublicKey, MpcError>;
-    /// Checks a session against this key before any protocol message is exchanged.
-    fn check(&self, session: &Session) -> Result<(), MpcError>;
-    /// Runs this party's side of the signing protocol to the end. Blocks; CPU-heavy.
-    fn sign(&self, session: &Session, io: &mut dyn MessageIo) -> Result<Signature, MpcError>;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,16 +245,5 @@ mod tests {
         assert!(s.check_incoming(0, &m(0, None)).is_err());
         assert!(s.check_incoming(0, &m(2, None)).is_err());
         assert!(s.check_incoming(0, &m(1, Some(1))).is_err());
-    }
-
-    #[test]
-    fn eip55_matches_the_spec_vectors() {
-        for addr in [
-            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
-            "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
-        ] {
-            let raw = hex::decode(&addr[2..]).unwrap();
-            assert_eq!(eip55(&raw), addr);
-        }
     }
 }

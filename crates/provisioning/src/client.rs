@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use sigil_proto::provision as pb;
-use sigil_proto::provision::provisioning_client::ProvisioningClient;
+use sigil_proto::provision::v1 as pb;
+use sigil_proto::provision::v1::provisioning_client::ProvisioningClient;
 use sigil_transport::{Addr, Transport};
 use tonic::transport::Channel;
 use tracing::{info, warn};

@@ -17,7 +17,7 @@ pub use server::{
     BundleFiles, CredentialSource, IDENTITY_FILE, KEY_SHARES_FILE, ProvisioningService,
     ReceivedReport, ServeError, SourceError, StaticCredentials, TLS_BUNDLE_FILE, serve,
 };
-pub use sigil_proto::provision as pb;
+pub use sigil_proto::provision::v1 as pb;
 
 /// Largest boot bundle, bytes (100k ECDSA accounts are about 95 MB of ciphertext).
 pub const MAX_BUNDLE_BYTES: usize = 512 << 20;

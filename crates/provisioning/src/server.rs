@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use sigil_proto::Conn;
-use sigil_proto::provision as pb;
-use sigil_proto::provision::provisioning_server::{Provisioning, ProvisioningServer};
+use sigil_proto::provision::v1 as pb;
+use sigil_proto::provision::v1::provisioning_server::{Provisioning, ProvisioningServer};
 use sigil_transport::Listener;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};

@@ -1,6 +1,8 @@
-//! Opening age-encrypted key-share files: decrypt in memory with age identities into a
-//! zeroizing buffer, then parse and validate into a [`KeyStore`]. Used by the co-signer and
-//! the development `sign-server`; plaintext never touches disk.
+//! Opening age-sealed files in memory: parse age identities in place ([`parse_identities`],
+//! [`read_identities`]), decrypt into a zeroizing buffer ([`decrypt`]), and for a key-share
+//! file parse and validate it into a [`KeyStore`] ([`open`]). The enclave unseals its key
+//! shares and TLS bundle with the first two; the co-signer and the development `sign-server`
+//! open key-share files with [`open`]. Plaintext never touches disk.
 
 use std::io::Read;
 use std::path::Path;
@@ -8,7 +10,7 @@ use std::path::Path;
 use sigil_mpc::{KeyStore, ShareFileError};
 use zeroize::Zeroizing;
 
-/// Why a share file could not be opened.
+/// Why a sealed file (a key-share file, or another file sealed with age) could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// A file could not be read.

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use sha2::{Digest, Sha256};
-use sigil_proto::v1::SignResult;
+use sigil_proto::signer::v1::SignResult;
 
 type IdHash = [u8; 32];
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use sigil_proto::Conn;
-use sigil_proto::v1::sign_service_server::SignServiceServer;
+use sigil_proto::signer::v1::sign_service_server::SignServiceServer;
 use sigil_transport::{Listener, Stream};
 use tracing::{info, warn};
 

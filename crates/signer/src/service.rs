@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use pb::sign_service_server::SignService;
 use sigil_mpc::{
-    DerivationPath, EcdsaHash, KeyStore, MAX_WIRE_MESSAGE_BYTES, MessageIo, MpcError, Scheme,
-    Session, SignData, Signature, ThresholdKey, WireMessage,
+    ChannelIo, DerivationPath, EcdsaHash, KeyStore, MAX_WIRE_MESSAGE_BYTES, MpcError, Scheme,
+    Session, SignData, Signature, ThresholdKey, WireMessage, validate,
 };
 use sigil_nsm::{AttestationRequest, Nsm};
-use sigil_proto::v1 as pb;
+use sigil_proto::signer::v1 as pb;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -71,7 +71,6 @@ struct Inner {
     registry: Mutex<Registry>,
 }
 
-const MAX_SESSION_ID_LEN: usize = 128;
 const MAX_ATTEST_FIELD: usize = 1024;
 
 impl SignerService {
@@ -124,7 +123,7 @@ impl SignerService {
     }
 
     fn key(&self, account_id: &str) -> Result<&Arc<dyn ThresholdKey>, Status> {
-        sigil_mpc::share_file::validate_account_id(account_id).map_err(Status::invalid_argument)?;
+        validate::account_id(account_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
         self.inner
             .keys
             .get(account_id)
@@ -134,14 +133,7 @@ impl SignerService {
     /// Validates a Start and builds the session.
     fn prepare(&self, start: &pb::Start) -> Result<(Session, Arc<dyn ThresholdKey>), Status> {
         let id = &start.session_id;
-        if id.is_empty()
-            || id.len() > MAX_SESSION_ID_LEN
-            || !id.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(Status::invalid_argument(format!(
-                "session_id must be 1 to {MAX_SESSION_ID_LEN} printable ASCII characters without spaces"
-            )));
-        }
+        validate::session_id(id).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let key = self.key(&start.account_id)?.clone();
         let scheme = scheme_from_pb(start.scheme)?;
         if scheme != key.scheme() {
@@ -224,25 +216,6 @@ fn mpc_status(e: MpcError) -> Status {
         MpcError::Protocol(_) => Status::aborted(e.to_string()),
         MpcError::Channel(_) => Status::cancelled(e.to_string()),
         MpcError::InvalidSignature => Status::internal(e.to_string()),
-    }
-}
-
-/// The engine's side of a session: blocking channel ends.
-struct ChannelIo {
-    inbound: mpsc::Receiver<WireMessage>,
-    outbound: mpsc::Sender<WireMessage>,
-}
-
-impl MessageIo for ChannelIo {
-    fn send(&mut self, msg: WireMessage) -> Result<(), MpcError> {
-        self.outbound
-            .blocking_send(msg)
-            .map_err(|_| MpcError::Channel("session ended".into()))
-    }
-    fn recv(&mut self) -> Result<WireMessage, MpcError> {
-        self.inbound
-            .blocking_recv()
-            .ok_or_else(|| MpcError::Channel("session ended".into()))
     }
 }
 
@@ -366,10 +339,7 @@ impl SignService for SignerService {
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 let _enter = span.enter();
-                let mut io = ChannelIo {
-                    inbound: engine_inbound,
-                    outbound: engine_outbound,
-                };
+                let mut io = ChannelIo::new(engine_inbound, engine_outbound);
                 key.sign(&session, &mut io)
             })
         };

@@ -12,7 +12,7 @@ use common::*;
 use k256::ecdsa::{RecoveryId, VerifyingKey, signature::hazmat::PrehashVerifier};
 use sha3::{Digest, Keccak256};
 use sigil_mpc::Scheme;
-use sigil_proto::v1 as pb;
+use sigil_proto::signer::v1 as pb;
 use sigil_signer::Limits;
 use tonic::Code;
 

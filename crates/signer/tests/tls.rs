@@ -18,7 +18,7 @@ use sha2::Sha256;
 use sha3::Digest as _;
 use sha3::Keccak256;
 use sigil_mpc::Scheme;
-use sigil_proto::v1 as pb;
+use sigil_proto::signer::v1 as pb;
 use sigil_signer::Limits;
 use sigil_tls::rustls::pki_types::{CertificateDer, ServerName};
 use sigil_tls::rustls::{self, ClientConfig, RootCertStore};
@@ -205,7 +205,13 @@ async fn a_client_pinning_another_spki_refuses_the_server() {
     )
     .await
     .unwrap_err();
-    let chain = format!("{:#}", anyhow::Error::from(e));
+    // The error and its sources, as `{:#}` of an anyhow error prints them.
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
     assert!(chain.contains("is not the pinned one"), "{chain}");
 
     let right = pki.client(&pki.client_ca, Some(pki.bundle.spki_sha256()));

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sigil_testkit::pki::Ca;
+use sigil_testkit::pki::{Ca, TestPki};
 use sigil_tls::rustls::pki_types::ServerName;
 use sigil_tls::rustls::{self, ClientConfig, RootCertStore};
 use sigil_tls::tokio_rustls::TlsConnector;
@@ -25,10 +25,15 @@ struct Pki {
     bundle: TlsBundle,
 }
 
+/// The shared test PKI ([`TestPki`]), with the server's bundle built here (sigil-testkit
+/// cannot depend on sigil-tls).
 fn pki() -> Pki {
-    let server_ca = Ca::new("server CA");
-    let client_ca = Ca::new("client CA");
-    let leaf = server_ca.server(NAME);
+    let TestPki {
+        server_ca,
+        server: leaf,
+        client_ca,
+        ..
+    } = TestPki::new(NAME);
     let bundle = TlsBundle::from_pem(
         Zeroizing::new(leaf.key_pem),
         leaf.cert_pem,

@@ -5,10 +5,24 @@
 //! so resolver behaviour — TTL caching, names pointing at private ranges — is exercised
 //! over the wire rather than through a stub.
 //!
-//! [`pki`] issues throw-away CAs, server and client certificates (rcgen) for TLS tests.
+//! [`pki`] issues throw-away CAs, server and client certificates (rcgen) for TLS tests, and
+//! [`pki::TestPki`] is the server CA, server certificate and client CA the service tests share.
+//!
+//! [`age`] runs the `age` and `age-keygen` CLIs; [`paths`] finds the test prime pool and the
+//! workspace's binaries.
+//!
+//! This crate is a dev-dependency of shipping crates (sigil-tls, sigil-egress-policy,
+//! sigil-signer, parent-agent…), so it depends on none of Sigil's crates: a test would
+//! otherwise link a second copy of the crate it tests. Fixtures built from Sigil's crates
+//! live in `sigil-fixtures`; the simulated parent in `sigil-fake-parent`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+pub mod age;
+pub mod paths;
 pub mod pki;
+
+pub use age::{age_encrypt, age_keygen, age_recipient};
+pub use paths::{TEST_PRIMES, workspace_bin};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -97,3 +97,37 @@ impl Ca {
         }
     }
 }
+
+/// The PKI the service tests share: a server CA with one server certificate for
+/// `server_name`, and the CA whose client certificates the server accepts. PEM only (a
+/// `sigil_tls::TlsBundle` is built from it by `sigil-fixtures`, or by sigil-tls's own tests).
+pub struct TestPki {
+    /// The CA clients trust for the server's certificate.
+    pub server_ca: Ca,
+    /// The server's certificate (serverAuth, DNS SAN `server_name`) and key.
+    pub server: Leaf,
+    /// The CA of accepted client certificates.
+    pub client_ca: Ca,
+    /// The name in the server's certificate.
+    pub server_name: String,
+}
+
+impl TestPki {
+    /// CAs named "sigil test server CA" and "sigil test client CA", and a server
+    /// certificate for `server_name`.
+    pub fn new(server_name: &str) -> TestPki {
+        let server_ca = Ca::new("sigil test server CA");
+        let server = server_ca.server(server_name);
+        TestPki {
+            server_ca,
+            server,
+            client_ca: Ca::new("sigil test client CA"),
+            server_name: server_name.to_owned(),
+        }
+    }
+
+    /// The server's chain, PEM: its certificate, then its CA's.
+    pub fn server_chain_pem(&self) -> String {
+        format!("{}{}", self.server.cert_pem, self.server_ca.cert_pem)
+    }
+}

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sigil_mpc::{
-    DerivationPath, EcdsaHash, MessageIo, MpcError, Scheme, Session, SignData, Signature,
+    ChannelIo, DerivationPath, EcdsaHash, MpcError, Scheme, Session, SignData, Signature,
     ThresholdKey, WireMessage,
 };
-use sigil_proto::v1 as pb;
+use sigil_proto::signer::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -131,25 +131,6 @@ pub fn random_session_id() -> String {
     format!("cosigner-{}", hex::encode(b))
 }
 
-/// A local party's blocking channel ends.
-struct LocalIo {
-    inbox: mpsc::Receiver<WireMessage>,
-    outbox: mpsc::UnboundedSender<WireMessage>,
-}
-
-impl MessageIo for LocalIo {
-    fn send(&mut self, msg: WireMessage) -> Result<(), MpcError> {
-        self.outbox
-            .send(msg)
-            .map_err(|_| MpcError::Channel("router stopped".into()))
-    }
-    fn recv(&mut self) -> Result<WireMessage, MpcError> {
-        self.inbox
-            .blocking_recv()
-            .ok_or_else(|| MpcError::Channel("router stopped".into()))
-    }
-}
-
 /// Runs `locals` (this side's parties of the session) against the service behind `channel`.
 /// Every party in `request.parties` that is not local is expected to be the service.
 pub async fn cosign(
@@ -189,10 +170,8 @@ async fn run(
             .map_err(|error| CosignError::Local { party: me, error })?;
         let (tx, rx) = mpsc::channel(64);
         inboxes.insert(me, tx);
-        let io = LocalIo {
-            inbox: rx,
-            outbox: outbox_tx.clone(),
-        };
+        // The outbox is unbounded: the router never waits on an engine.
+        let io = ChannelIo::new(rx, outbox_tx.clone());
         let session = session.clone();
         engines.push((
             me,

@@ -1,12 +1,12 @@
 //! The accounts of a run: ids from `--account-id` and `--accounts-file` (one id per line, an
 //! optional second column naming the scheme, `#` comments, blank lines ignored), each checked
-//! with [`validate_account_id`]; duplicates are an error.
+//! with [`validate::account_id`]; duplicates are an error.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use sigil_mpc::Scheme;
-use sigil_mpc::share_file::validate_account_id;
+use sigil_mpc::validate;
 
 use crate::KeyGenError;
 
@@ -50,7 +50,7 @@ pub fn parse_accounts_file(
         }
         let mut cols = line.split_whitespace();
         let id = cols.next().unwrap_or_default();
-        validate_account_id(id).map_err(|e| fail(format!("{e} (got {id:?})")))?;
+        validate::account_id(id).map_err(|e| fail(format!("{e} (got {id:?})")))?;
         let scheme = match cols.next() {
             Some(s) => s.parse::<Scheme>().map_err(|e| fail(e.to_string()))?,
             None => default_scheme.ok_or_else(|| {
@@ -87,7 +87,7 @@ pub fn check_accounts(accounts: &[AccountSpec]) -> Result<(), KeyGenError> {
     }
     let mut seen = HashSet::with_capacity(accounts.len());
     for a in accounts {
-        validate_account_id(&a.account_id)
+        validate::account_id(&a.account_id)
             .map_err(|e| KeyGenError::Input(format!("{e} (got {:?})", a.account_id)))?;
         if !seen.insert(a.account_id.as_str()) {
             return Err(KeyGenError::Input(format!(

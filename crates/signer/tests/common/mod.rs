@@ -8,46 +8,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sigil_key_gen::accounts::AccountSpec;
-use sigil_key_gen::ceremony::{Ceremony, Plan, split};
+use sigil_fixtures::Ceremony;
 use sigil_mpc::{KeyStore, Scheme, ThresholdKey};
-use sigil_proto::v1 as pb;
+use sigil_proto::signer::v1 as pb;
 use sigil_signer::{Limits, Security, SignerService};
-use sigil_testkit::pki::Ca;
+use sigil_testkit::pki::{Ca, TestPki};
 use sigil_tls::{ClientTls, TlsBundle};
 use sigil_transport::{Addr, Transport};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-pub const ETH: &str = "eth-1";
-pub const SOL: &str = "sol-1";
-
-/// A 2-of-3 ceremony (parties 0, 1, 2; the service is 0) over one ECDSA and one Ed25519
-/// account, with prime sets from the public test pool.
-pub fn ceremony() -> Ceremony {
-    let dir = tempfile::tempdir().unwrap();
-    let pool = dir.path().join("pool.json");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../testdata/INSECURE-test-primes.json"
-        ),
-        &pool,
-    )
-    .unwrap();
-    let (sets, _) = sigil_key_gen::primes::consume(&pool, 3).unwrap();
-    let mut plan = Plan::new(
-        vec![
-            AccountSpec::new(ETH, Scheme::EcdsaSecp256k1),
-            AccountSpec::new(SOL, Scheme::Ed25519),
-        ],
-        3,
-        2,
-    );
-    plan.primes = Some(sets);
-    split(&plan).unwrap()
-}
+#[allow(unused_imports)]
+pub use sigil_fixtures::tls::SERVER_NAME;
+/// The demo ceremony (2-of-3, one ECDSA and one Ed25519 account, the service is party 0),
+/// shared with enclave-app's and the end-to-end tests.
+#[allow(unused_imports)]
+pub use sigil_fixtures::{ETH, SOL, ceremony};
 
 pub fn nsm() -> Arc<dyn sigil_nsm::Nsm> {
     let root = sigil_nsm::DevRoot::generate().unwrap();
@@ -90,44 +67,31 @@ impl Running {
     }
 }
 
-/// The service's name in its TLS certificate.
-pub const SERVER_NAME: &str = "signer.sigil.internal";
-
-/// A throw-away PKI: the server's CA and bundle, and the CA of accepted client certificates.
+/// A throw-away PKI (the shared [`TestPki`]: server CA, server certificate, the CA of
+/// accepted client certificates) with the server's bundle, chain included.
 pub struct Pki {
-    pub server_ca: Ca,
-    pub client_ca: Ca,
     pub bundle: TlsBundle,
+    pki: TestPki,
+}
+
+impl std::ops::Deref for Pki {
+    type Target = TestPki;
+
+    fn deref(&self) -> &TestPki {
+        &self.pki
+    }
 }
 
 impl Pki {
     pub fn new() -> Pki {
-        let server_ca = Ca::new("sigil test server CA");
-        let client_ca = Ca::new("sigil test client CA");
-        let leaf = server_ca.server(SERVER_NAME);
-        let bundle = TlsBundle::from_pem(
-            zeroize::Zeroizing::new(leaf.key_pem),
-            format!("{}{}", leaf.cert_pem, server_ca.cert_pem),
-            client_ca.cert_pem.clone(),
-        )
-        .unwrap();
-        Pki {
-            server_ca,
-            client_ca,
-            bundle,
-        }
+        let pki = sigil_fixtures::tls::pki();
+        let bundle = sigil_fixtures::tls::bundle_with_chain(&pki);
+        Pki { bundle, pki }
     }
 
     /// A client with a certificate from `issuer`, trusting the server's CA.
     pub fn client(&self, issuer: &Ca, pin: Option<[u8; 32]>) -> ClientTls {
-        let me = issuer.client("gateway-test");
-        ClientTls {
-            ca_pem: self.server_ca.cert_pem.clone(),
-            cert_pem: me.cert_pem,
-            key_pem: zeroize::Zeroizing::new(me.key_pem),
-            server_name: SERVER_NAME.into(),
-            pin_spki_sha256: pin,
-        }
+        sigil_fixtures::tls::client(&self.pki, issuer, "gateway-test", pin)
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use sigil_mpc::{DerivationPath, Scheme, ThresholdKey};
-use sigil_proto::v1 as pb;
+use sigil_proto::signer::v1 as pb;
 use sigil_transport::{Addr, Transport};
 
 #[derive(Parser)]
@@ -171,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let mut locals: Vec<Arc<dyn ThresholdKey>> = Vec::new();
             for file in &shares {
-                let store = sigil_share_files::open(file, identity.as_deref())?;
+                let store = sigil_sealed_shares::open(file, identity.as_deref())?;
                 let key = store.get(&account).with_context(|| {
                     format!("{} has no share of account {account:?}", file.display())
                 })?;

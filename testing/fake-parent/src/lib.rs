@@ -1,55 +1,44 @@
-//! The parent side of the simulation, for tests and benchmarks (never shipped): around a
-//! real `enclave-app` process it runs kms-sim (the real binary) behind a KMS route on the
-//! simulation's vsock sockets, the provisioning service (the library parent-agent uses), a
-//! log receiver on vsock 7001, an age identity from `age-keygen`, key shares sealed by the
-//! `age` CLI, and a KMS key whose policy binds Decrypt to the PCR0 of the enclave binary.
+//! The parent side of the simulation, for tests and benchmarks (never shipped): what a
+//! parent does around a real `enclave-app` process. It runs kms-sim (the real binary) behind
+//! parent-agent's own relay (`parent-agent bridge`, the real binary) on the simulation's
+//! vsock port 8000, the provisioning service (the library parent-agent uses) on vsock 7000,
+//! a log receiver on vsock 7001, an age identity from `age-keygen`, key shares sealed by the
+//! `age` CLI, and a KMS key whose policy binds Decrypt to the PCR0 of the enclave binary; it
+//! boots the enclave, collects its logs and scans everything captured for secrets.
+//!
+//! The demo ceremony and the test PKI are `sigil-fixtures`'; the age CLI helpers, the test
+//! prime pool and [`workspace_bin`] are `sigil-testkit`'s. kms-sim and parent-agent are
+//! found next to the running program: `cargo test --workspace` builds them; for one
+//! package's tests, `cargo build -p kms-sim -p parent-agent` first.
 //!
 //! Setup failures panic with a message: this crate is test support, like `sigil-testkit`.
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc, missing_docs)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_kms::primitives::Blob;
-use sigil_key_gen::accounts::AccountSpec;
-use sigil_key_gen::ceremony::{Ceremony, Plan, split};
-use sigil_mpc::Scheme;
+use sigil_fixtures::{Ceremony, ceremony, share_secrets};
 use sigil_nsm::{DevRoot, ImageMeasurement};
 use sigil_provisioning::{
     BundleFiles, IDENTITY_FILE, KEY_SHARES_FILE, ProvisioningService, ReceivedReport,
     StaticCredentials, TLS_BUNDLE_FILE, pb,
 };
-use sigil_transport::{Addr, CopyOptions, Transport, copy_bidirectional};
+use sigil_testkit::{age_encrypt, age_keygen, age_recipient, workspace_bin};
+use sigil_transport::{Addr, Transport};
 use tokio::sync::mpsc;
 
-pub const ETH: &str = "eth-1";
-pub const SOL: &str = "sol-1";
+pub use sigil_std_ext::time::unix_ms;
+
 pub const AKID: &str = "AKIDENCLAVETEST";
 pub const SECRET: &str = "enclave/test/secret+KEY";
 pub const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "111122223333";
-
-/// A workspace binary from the running program's target directory: beside it (a binary) or
-/// one level up (a test in `deps/`). `cargo test --workspace` builds them all.
-pub fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap();
-    let candidates = [dir.join(name), dir.parent().unwrap().join(name)];
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is missing next to {}: build it (cargo build -p {name})",
-                exe.display()
-            )
-        })
-        .clone()
-}
 
 /// The real kms-sim, killed on drop.
 pub struct KmsSim {
@@ -104,142 +93,76 @@ impl Drop for KmsSim {
     }
 }
 
-/// `age-keygen`: (identity file text, recipient).
-pub fn age_keygen(dir: &Path, name: &str) -> (String, String) {
-    let path = dir.join(name);
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "age-keygen: {out:?}");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_owned();
-    (text, recipient)
+/// The parent's KMS route: parent-agent's own relay (`parent-agent bridge`, the real
+/// binary) from simulated vsock 8000 (CID 3) to kms-sim's TCP port. Killed on drop.
+pub struct KmsBridge {
+    child: Child,
+    /// Everything the bridge wrote on stdout (its JSON log lines), for the secret scan.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-/// The recipient of an age identity file's text: its `# public key:` comment, else
-/// `age-keygen -y`.
-pub fn age_recipient(identity_text: &str) -> String {
-    if let Some(r) = identity_text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-    {
-        return r.trim().to_owned();
-    }
-    let mut child = Command::new("age-keygen")
-        .arg("-y")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(identity_text.as_bytes()).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "age-keygen -y: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+impl KmsBridge {
+    /// How long the bridge may take to listen.
+    const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `age -r RECIPIENT` over `plaintext`.
-pub fn age_encrypt(recipient: &str, plaintext: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("age")
-        .args(["-r", recipient])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = plaintext.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success());
-    out.stdout
-}
-
-/// A 2-of-3 ceremony over one ECDSA and one Ed25519 account (the enclave is party 0).
-pub fn ceremony() -> Ceremony {
-    let dir = tempfile::tempdir().unwrap();
-    let pool = dir.path().join("pool.json");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../testdata/INSECURE-test-primes.json"
-        ),
-        &pool,
-    )
-    .unwrap();
-    let (sets, _) = sigil_key_gen::primes::consume(&pool, 3).unwrap();
-    let mut plan = Plan::new(
-        vec![
-            AccountSpec::new(ETH, Scheme::EcdsaSecp256k1),
-            AccountSpec::new(SOL, Scheme::Ed25519),
-        ],
-        3,
-        2,
-    );
-    plan.primes = Some(sets);
-    split(&plan).unwrap()
-}
-
-/// Every secret string of a plaintext share file (secret shares, Paillier primes).
-pub fn share_secrets(json: &[u8]) -> Vec<String> {
-    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::Object(m) => {
-                for (k, v) in m {
-                    match (k.as_str(), v) {
-                        ("x" | "signing_share" | "p" | "q", serde_json::Value::String(s))
-                            if s.len() >= 16 =>
-                        {
-                            out.push(s.clone())
-                        }
-                        _ => walk(v, out),
-                    }
-                }
+    /// Starts the bridge in `sim_dir` towards `127.0.0.1:kms_port` and waits until its
+    /// vsock socket listens.
+    pub fn start(sim_dir: &Path, kms_port: u16) -> KmsBridge {
+        let mut child = Command::new(workspace_bin("parent-agent"))
+            .args(["bridge", "--listen", "vsock://any:8000", "--connect"])
+            .arg(format!("tcp://127.0.0.1:{kms_port}"))
+            .arg("--simulation-dir")
+            .arg(sim_dir)
+            .args(["--local-cid", "3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn parent-agent bridge");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                l.lock().unwrap().push(line);
             }
-            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            _ => {}
+        });
+        let mut bridge = KmsBridge { child, log };
+        let socket = sim_dir.join("vsock-3-8000.sock");
+        let deadline = Instant::now() + Self::READY_TIMEOUT;
+        loop {
+            if std::fs::metadata(&socket).is_ok_and(|m| m.file_type().is_socket())
+                && std::os::unix::net::UnixStream::connect(&socket).is_ok()
+            {
+                return bridge;
+            }
+            if let Some(status) = bridge.child.try_wait().unwrap() {
+                panic!(
+                    "parent-agent bridge exited ({status}) before listening: {}",
+                    bridge.log.lock().unwrap().join("\n")
+                );
+            }
+            if Instant::now() > deadline {
+                bridge.stop();
+                panic!(
+                    "parent-agent bridge did not listen on {} within {:?}",
+                    socket.display(),
+                    Self::READY_TIMEOUT
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
-    let mut out = Vec::new();
-    walk(&serde_json::from_slice(json).unwrap(), &mut out);
-    assert!(!out.is_empty(), "no secrets found in the share file");
-    out
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
-/// The parent's KMS route: simulated vsock 8000 → kms-sim's TCP port.
-async fn kms_route(sim_dir: &Path, kms_port: u16) -> tokio::task::JoinHandle<()> {
-    let listener = Transport::simulated(sim_dir, 3)
-        .bind(&"vsock://any:8000".parse().unwrap())
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut enclave, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let to = Addr::tcp(([127, 0, 0, 1], kms_port).into());
-                let Ok(mut kms) = Transport::native()
-                    .connect(&to, Duration::from_secs(5))
-                    .await
-                else {
-                    return;
-                };
-                let _ = copy_bidirectional(
-                    &mut enclave,
-                    &mut kms,
-                    CopyOptions::default(),
-                    (None, None),
-                )
-                .await;
-            });
-        }
-    })
+impl Drop for KmsBridge {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// The key policy: admin may manage and encrypt; Decrypt only for an attested image with
@@ -314,7 +237,8 @@ pub struct Appliance {
     pub logs: Vec<String>,
     /// Lines received on the parent's log port (vsock 7001).
     pub channel: Arc<std::sync::Mutex<Vec<String>>>,
-    _route: tokio::task::JoinHandle<()>,
+    /// The KMS route (vsock 8000 → kms-sim).
+    pub route: KmsBridge,
     _log_receiver: tokio::task::JoinHandle<()>,
 }
 
@@ -344,7 +268,7 @@ impl Appliance {
         let kms = KmsSim::start(&dir.path().join("kms"), &root_dir.join("dev-root.pem"));
         let sim_dir = dir.path().join("vsock");
         std::fs::create_dir_all(&sim_dir).unwrap();
-        let route = kms_route(&sim_dir, kms.port).await;
+        let route = KmsBridge::start(&sim_dir, kms.port);
         let channel = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log_listener = Transport::simulated(&sim_dir, 3)
             .bind(&"vsock://any:7001".parse().unwrap())
@@ -426,7 +350,7 @@ impl Appliance {
             logs: Vec::new(),
             channel,
             dir,
-            _route: route,
+            route,
             _log_receiver: log_receiver,
         };
         a.set_policy(&a.enclave_pcr0.clone()).await;
@@ -629,11 +553,12 @@ impl Appliance {
         out
     }
 
-    /// Fails if any captured log line, report or kms-sim line holds a secret.
+    /// Fails if any captured log line, report, kms-sim or KMS bridge line holds a secret.
     pub fn assert_no_secret_logged(&self) {
         let mut hay: Vec<String> = self.logs.clone();
         hay.extend(self.channel.lock().unwrap().iter().cloned());
         hay.extend(self.kms.log.lock().unwrap().iter().cloned());
+        hay.extend(self.route.log.lock().unwrap().iter().cloned());
         assert!(!hay.is_empty());
         for s in self.secrets() {
             for h in &hay {
@@ -645,10 +570,4 @@ impl Appliance {
             }
         }
     }
-}
-
-pub fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
