@@ -50,14 +50,6 @@ impl Step {
             Step::Listen => "listen",
         }
     }
-
-    /// Whether a completed step is listed in the report's `steps`. Every step but `nsm` is:
-    /// opening the NSM is a step of its own (its span, its log line, its name on failure),
-    /// but the report's list of completed steps is the contract docs/boot.md gives the
-    /// parent and has not grown it.
-    pub fn in_report_steps(self) -> bool {
-        !matches!(self, Step::Nsm)
-    }
 }
 
 /// A failed step and why. The reason never holds a secret: it is built from error types
@@ -95,9 +87,7 @@ pub async fn timed<T, E: Display>(
         .await
         .map_err(|e| StepError::new(step, e))?;
     let elapsed = t.elapsed();
-    if step.in_report_steps() {
-        record(report, step, elapsed);
-    }
+    record(report, step, elapsed);
     info!(
         event = "boot_step_done",
         step = step.as_str(),
@@ -187,7 +177,7 @@ mod tests {
         let nsm = timed(&mut report, Step::Nsm, async { Ok::<_, String>(()) }).await;
         assert!(nsm.is_ok());
         let steps: Vec<&str> = report.steps.iter().map(|s| s.step.as_str()).collect();
-        assert_eq!(steps, ["harden"]);
+        assert_eq!(steps, ["harden", "nsm"]);
 
         finish(&mut report, e, 3);
         assert!(!report.ok);

@@ -137,6 +137,7 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
     assert_eq!(
         steps,
         [
+            "nsm",
             "harden",
             "fetch_bundle",
             "runtime_config",

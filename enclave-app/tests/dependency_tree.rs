@@ -46,10 +46,8 @@ fn the_enclave_tree_holds_no_dev_tool_cli_framework_or_verifier() {
     let mut offending = Vec::new();
     for line in &tree {
         let n = name(line);
-        let banned_name = n == "clap"
-            || n.starts_with("clap_")
-            || n == "sigil-attestation"
-            || n == "env_logger";
+        let banned_name =
+            n == "clap" || n.starts_with("clap_") || n == "sigil-attestation" || n == "env_logger";
         // Workspace crates that are dev tools, benchmarks or test support, by where they live.
         let dev_path = ["tools", "bench", "testing", "tests"]
             .iter()
@@ -88,7 +86,13 @@ fn tracing_subscriber_is_only_the_span_registry() {
             "tracing-subscriber feature {f:?} in the enclave (only the registry belongs there)"
         );
     }
-    for absent in ["regex", "regex-automata", "matchers", "nu-ansi-term", "tracing-serde"] {
+    for absent in [
+        "regex",
+        "regex-automata",
+        "matchers",
+        "nu-ansi-term",
+        "tracing-serde",
+    ] {
         assert!(
             !tree.iter().any(|l| name(l) == absent),
             "{absent} rides into the enclave (a tracing-subscriber formatter or filter feature)"

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use parent_agent::connect_proxy::{MAX_REQUEST_BYTES, parse_head};
+use parent_agent::bridge::connect::{MAX_REQUEST_BYTES, parse_head};
 
 fuzz_target!(|data: &[u8]| {
     let data = &data[..data.len().min(MAX_REQUEST_BYTES)];

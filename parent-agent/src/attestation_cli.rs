@@ -100,7 +100,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<serde_json::Value> {
     let mut out = serde_json::json!({
         "valid": true,
         "module_id": d.module_id,
-        "timestamp": sigil_attestation::format_time(issued, true),
+        "timestamp": sigil_std_ext::time::format_time(issued, true),
         "timestamp_ms": d.timestamp_ms,
         "digest": "SHA384",
         "pcrs": d.pcrs.iter().map(|(i, v)| (i.to_string(), serde_json::Value::String(hex::encode(v)))).collect::<serde_json::Map<_, _>>(),
@@ -108,7 +108,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<serde_json::Value> {
         "public_key": d.public_key.as_ref().map(hex::encode),
         "user_data": d.user_data.as_ref().map(hex::encode),
         "nonce": d.nonce.as_ref().map(hex::encode),
-        "checked_at": sigil_attestation::format_time(v.checked_at, false),
+        "checked_at": sigil_std_ext::time::format_time(v.checked_at, false),
         "root": if dev { "explicit" } else { "aws-nitro-enclaves-root-g1" },
         "root_sha256": v.root_fingerprint,
         "dev_root": dev,

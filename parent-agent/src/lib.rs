@@ -1,22 +1,25 @@
-//! parent-agent as a library: the configuration, the bridges and their metrics, so the
-//! binary stays a thin CLI and tests can run the same code in-process.
+//! parent-agent as a library: everything the `parent-agent` binary runs, so that the binary
+//! stays a thin CLI and tests run the same code in-process.
+//!
+//! Layers, bottom up (a module imports only from layers below it):
+//!
+//! * [`config`] — the TOML file, parsed and validated once into typed values;
+//! * [`observe`] — metrics, the health endpoint's state, systemd notification, the enclave's
+//!   log stream (used by everything above);
+//! * [`bridge`] — the vsock/TCP bridges and the egress allowlist (HTTP CONNECT included);
+//! * [`provisioning`] — where the enclave's AWS credentials come from (IMDSv2 or static);
+//! * [`enclave`] — starting the enclave (`nitro-cli` or a process), the attestation gate and
+//!   the supervisor;
+//! * [`daemon`] — `parent-agent run`: wires all of the above together and owns the signals;
+//! * [`attestation_cli`] — `parent-agent attestation verify`.
 
-pub mod agent;
-pub mod archive;
 pub mod attestation_cli;
+pub mod bridge;
 pub mod config;
-pub mod connect_proxy;
-pub mod credentials;
-pub mod enclave_logs;
-pub mod gate;
-pub mod lifecycle;
-pub mod metrics;
-pub mod notify;
-pub mod preflight;
-pub mod relay;
-pub mod status;
-pub mod supervision_config;
-pub mod supervisor;
+pub mod daemon;
+pub mod enclave;
+pub mod observe;
+pub mod provisioning;
 
 /// Thousands of long-lived streams need thousands of descriptors: lifts the soft
 /// `RLIMIT_NOFILE` to the hard limit.

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use parent_agent::bridge::{Handler, Relay, RouteSpec, routes_from_config};
 use parent_agent::config::Config;
-use parent_agent::metrics::Metrics;
-use parent_agent::relay::{Handler, Relay, RouteSpec, routes_from_config};
+use parent_agent::observe::metrics::Metrics;
 use sigil_transport::{Addr, CopyOptions, Transport};
-use tracing::{error, info};
+use tracing::error;
 
 #[derive(Parser)]
 #[command(
@@ -141,7 +141,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
-            parent_agent::agent::run(cfg).await
+            Ok(parent_agent::daemon::run(cfg).await?)
         }
         Command::Bridge {
             listen,
@@ -175,23 +175,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let relay =
                 Relay::start(transport, vec![route], None, Arc::new(Metrics::new())).await?;
-            serve_until_signal(relay, drain_timeout).await
+            Ok(parent_agent::daemon::serve_until_signal(relay, drain_timeout).await?)
         }
     }
-}
-
-async fn serve_until_signal(relay: Relay, drain: Duration) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    info!(event = "ready", listening = %relay.bound().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","));
-    let sig = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    info!(event = "shutdown_requested", signal = sig);
-    relay.shutdown(drain).await;
-    Ok(())
 }
 
 fn init_logging() {

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use parent_agent::bridge::{Relay, routes_from_config};
 use parent_agent::config::Config;
-use parent_agent::metrics::Metrics;
-use parent_agent::relay::{Relay, routes_from_config};
+use parent_agent::observe::metrics::Metrics;
 use sigil_egress_policy::Policy;
 use sigil_transport::{Addr, Listener, Stream, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -120,6 +120,14 @@ async fn echo_loop(l: Listener) {
 }
 
 /// An echo server on 127.0.0.1; returns its port.
+/// `[[egress.allow]]` entries, one per `(host, port)`, as TOML.
+pub fn egress_allow(entries: &[(&str, u16)]) -> String {
+    entries
+        .iter()
+        .map(|(host, port)| format!("[[egress.allow]]\nhost = \"{host}\"\nport = {port}\n"))
+        .collect()
+}
+
 pub async fn tcp_echo() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();

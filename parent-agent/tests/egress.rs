@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Agent, connect_request, tcp_echo};
+use common::{Agent, connect_request, egress_allow, tcp_echo};
 use sigil_testkit::TestDns;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket};
@@ -52,21 +52,16 @@ async fn env(extra_allow: &str) -> Env {
         [[egress.route]]
         listen = "vsock://any:{FIXED_DENIED_PORT}"
         to = "loop.deny.example:443"
-        [[egress.allow]]
-        host = "gw.test.example"
-        port = {echo}
-        [[egress.allow]]
-        host = "*.svc.test.example"
-        port = {echo}
-        [[egress.allow]]
-        host = "127.0.0.0/8"
-        port = {echo}
-        [[egress.allow]]
-        host = "*.deny.example"
-        port = 443
+        {allow}
         {extra_allow}
         "#,
         dns = dns.addr(),
+        allow = egress_allow(&[
+            ("gw.test.example", echo),
+            ("*.svc.test.example", echo),
+            ("127.0.0.0/8", echo),
+            ("*.deny.example", 443),
+        ]),
     );
     Env {
         agent: Agent::start(&toml).await,
@@ -91,9 +86,10 @@ async fn allowed_destinations_pass_by_name_wildcard_ip_and_cidr() {
     let cidr_echo = TcpListener::bind("127.0.0.3:0").await.unwrap();
     let cidr_port = cidr_echo.local_addr().unwrap().port();
     let literal = tcp_echo().await;
-    let e = env(&format!(
-        "[[egress.allow]]\nhost = \"127.0.0.3/32\"\nport = {cidr_port}\n[[egress.allow]]\nhost = \"127.0.0.1\"\nport = {literal}"
-    ))
+    let e = env(&egress_allow(&[
+        ("127.0.0.3/32", cidr_port),
+        ("127.0.0.1", literal),
+    ]))
     .await;
     tokio::spawn(async move {
         let (mut s, _) = cidr_echo.accept().await.unwrap();
@@ -312,9 +308,10 @@ async fn allowed_but_unreachable_hosts_get_an_error_not_a_hang() {
             _ => break,
         }
     }
-    let e = env(&format!(
-        "[[egress.allow]]\nhost = \"127.0.0.1\"\nport = {dead}\n[[egress.allow]]\nhost = \"127.0.0.1\"\nport = {hang_port}"
-    ))
+    let e = env(&egress_allow(&[
+        ("127.0.0.1", dead),
+        ("127.0.0.1", hang_port),
+    ]))
     .await;
     let mut s = e.agent.dial_egress(CONNECT_PORT).await;
     let (code, answer) = connect_request(&mut s, &format!("127.0.0.1:{dead}")).await;
@@ -342,7 +339,11 @@ async fn allowed_but_unreachable_hosts_get_an_error_not_a_hang() {
 async fn sse_events_are_delivered_as_soon_as_written() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sse_port = l.local_addr().unwrap().port();
-    let e = env(&format!("[[egress.allow]]\nhost = \"sse.svc.test.example\"\nport = {sse_port}\n[[egress.allow]]\nhost = \"127.0.0.1\"\nport = {sse_port}")).await;
+    let e = env(&egress_allow(&[
+        ("sse.svc.test.example", sse_port),
+        ("127.0.0.1", sse_port),
+    ]))
+    .await;
     e.dns.set("sse.svc.test.example", &["127.0.0.1"], 60);
     let server = tokio::spawn(async move {
         let (s, _) = l.accept().await.unwrap();

@@ -18,7 +18,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use parent_agent::credentials::{ImdsCredentials, ImdsError, ImdsSettings};
+use parent_agent::provisioning::imds::{ImdsCredentials, ImdsError, ImdsSettings};
 use sigil_provisioning::CredentialSource;
 use tokio::net::TcpListener;
 

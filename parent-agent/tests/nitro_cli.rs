@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use parent_agent::lifecycle::nitro_cli::{NitroCli, NitroCliSettings};
-use parent_agent::lifecycle::{EnclaveInfo, Exit, Runner, RunnerError};
+use parent_agent::enclave::runner::nitro_cli::{NitroCli, NitroCliSettings};
+use parent_agent::enclave::runner::{EnclaveInfo, Exit, Runner, RunnerError};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nitro-cli");
 const ID: &str = "i-085fa5ca0e3bda2cb-enc199a65df9f4c82b";
@@ -168,7 +168,7 @@ fn args(list: &[&str]) -> Vec<String> {
 async fn started(
     fake: &Fake,
     settings: NitroCliSettings,
-) -> Box<dyn parent_agent::lifecycle::Enclave> {
+) -> Box<dyn parent_agent::enclave::runner::Enclave> {
     fake.reply(
         "run-enclave",
         None,

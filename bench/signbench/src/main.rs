@@ -55,7 +55,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "ecdsa,ed25519")]
     schemes: Vec<Scheme>,
     /// Prime pool to take the two ECDSA prime sets from (copied; the file is not changed).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/INSECURE-test-primes.json"))]
+    #[arg(long, default_value = sigil_testkit::TEST_PRIMES)]
     primes: PathBuf,
 }
 

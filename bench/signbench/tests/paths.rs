@@ -4,10 +4,7 @@
 
 use sigil_signbench::{Bench, Mode, Scheme};
 
-const PRIMES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/INSECURE-test-primes.json"
-);
+const PRIMES: &str = sigil_testkit::TEST_PRIMES;
 
 #[test]
 fn every_mode_signs_verifies_and_counts_bytes() {

@@ -347,10 +347,7 @@ mod tests {
     use crate::share_file::{FORMAT, VERSION};
 
     fn fixture_aux() -> Vec<AuxInfo> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../testdata/INSECURE-test-primes.json"
-        );
+        let path = sigil_testkit::TEST_PRIMES;
         let pool: serde_json::Value =
             serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let primes: Vec<PregeneratedPrimes<SecurityLevel128>> = pool["sets"].as_array().unwrap()

@@ -21,10 +21,7 @@ use sigil_mpc::{
 };
 
 fn fixture_primes(n: usize) -> Vec<PregeneratedPrimes<SecurityLevel128>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/INSECURE-test-primes.json"
-    );
+    let path = sigil_testkit::TEST_PRIMES;
     let pool: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     pool["sets"].as_array().unwrap()[..n]
         .iter()

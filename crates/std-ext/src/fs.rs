@@ -40,11 +40,7 @@ pub fn temp_path(path: &Path) -> io::Result<PathBuf> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other(format!("{} names no file", path.display())))?;
-    let tmp = format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        hex::encode(suffix)
-    );
+    let tmp = format!(".{}.{}.tmp", name.to_string_lossy(), hex::encode(suffix));
     Ok(path.with_file_name(tmp))
 }
 

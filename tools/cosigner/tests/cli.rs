@@ -35,7 +35,7 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pool = d.join("pool.json");
-    std::fs::copy(repo().join("testdata/INSECURE-test-primes.json"), &pool).unwrap();
+    std::fs::copy(sigil_testkit::TEST_PRIMES, &pool).unwrap();
     let (sets, _) = sigil_key_gen::primes::consume(&pool, 2).unwrap();
     let mut plan = Plan::new(
         vec![

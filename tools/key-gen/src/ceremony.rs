@@ -38,10 +38,10 @@ use sigil_mpc::share_file::{AccountShare, EcdsaGroup, FORMAT, SchemeShare, Share
 use sigil_mpc::{DerivationPath, KeyStore, MAX_PARTIES, PublicKey, Scheme};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::KeyGenError;
 use crate::accounts::{AccountSpec, check_accounts};
 use crate::primes::{PrimeSet, check_sizes};
 use crate::summary::{AccountSummary, SUMMARY_FORMAT, SUMMARY_VERSION, Sizes, Summary};
-use crate::KeyGenError;
 
 /// A 32-byte child key to split instead of a fresh one: a secp256k1 secret scalar (big-endian)
 /// or an Ed25519 RFC 8032 seed, depending on the account's scheme. Zeroized on drop; its
@@ -296,7 +296,10 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
             &mut rng, primes, false,
         )
         .map_err(|e| {
-            KeyGenError::Dealer(format!("cggmp24 aux data: {}", sigil_std_ext::error_chain(&e)))
+            KeyGenError::Dealer(format!(
+                "cggmp24 aux data: {}",
+                sigil_std_ext::error_chain(&e)
+            ))
         })?;
         if aux.len() != usize::from(n) {
             return Err(KeyGenError::Dealer(
@@ -652,7 +655,9 @@ fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
     let len = |r: Result<usize, serde_json::Error>| {
         r.map_err(|e| KeyGenError::Dealer(format!("encoding: {e}")))
     };
-    let lengths = in_parallel(&file.accounts, |account| len(crate::json::json_len(account)))?;
+    let lengths = in_parallel(&file.accounts, |account| {
+        len(crate::json::json_len(account))
+    })?;
     let mut sizes = Sizes::default();
     for (account, bytes) in file.accounts.iter().zip(lengths) {
         let scheme = match account.share {

@@ -13,7 +13,7 @@ use sha3::{Digest, Keccak256};
 
 /// The INSECURE test prime pool (3 sets), public: tests only.
 pub fn fixture_pool_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/INSECURE-test-primes.json")
+    PathBuf::from(sigil_testkit::TEST_PRIMES)
 }
 
 /// Copies the fixture pool into `dir` (key-gen consumes from pools).

@@ -115,7 +115,6 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::serialization(format!("The request body could not be parsed: {e}")))
 }
 
-
 fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| {
         ApiError::validation(format!(

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use sigil_attestation::{Expectations, RootKind, TrustAnchor, Verifier, VerifyAt};
-use sigil_proto::v1 as pb;
-use sigil_proto::v1::sign_service_client::SignServiceClient;
+use sigil_proto::signer::v1 as pb;
+use sigil_proto::signer::v1::sign_service_client::SignServiceClient;
 use sigil_tls::ClientTls;
 use sigil_transport::{Addr, Transport};
 use tonic::transport::Channel;
@@ -22,7 +22,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::supervision_config::AllowedImage;
+use crate::config::AllowedImage;
+use crate::observe::metrics::Probe;
 
 /// The gRPC service name the health probe asks about.
 pub const SIGNER_SERVICE: &str = "sigil.signer.v1.SignService";
@@ -230,16 +231,16 @@ impl Gate {
         })
     }
 
-    /// One grpc.health.v1 probe: `serving`, `not_serving` or `failed`.
-    pub async fn probe(&self, timeout: Duration) -> &'static str {
+    /// One grpc.health.v1 probe.
+    pub async fn probe(&self, timeout: Duration) -> Probe {
         let mut client = HealthClient::new(self.channel.clone());
         let call = client.check(HealthCheckRequest {
             service: SIGNER_SERVICE.into(),
         });
         match tokio::time::timeout(timeout, call).await {
-            Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => "serving",
-            Ok(Ok(_)) => "not_serving",
-            _ => "failed",
+            Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => Probe::Serving,
+            Ok(Ok(_)) => Probe::NotServing,
+            _ => Probe::Failed,
         }
     }
 }

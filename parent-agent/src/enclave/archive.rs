@@ -1,10 +1,9 @@
 //! The evidence archive: every boot's attestation document (raw COSE_Sign1) and boot report
 //! (JSON) are stored content-addressed, `attestations/<sha256>.cbor` and
 //! `reports/<sha256>.json`, so a reviewer can later prove which image served when. Files are
-//! written atomically (temporary file, fsync, rename) and never overwritten: the same content
+//! written atomically and durably (temporary file, fsync, rename, directory fsync) and never overwritten: the same content
 //! has the same name.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -24,13 +23,7 @@ pub fn store(
     if path.exists() {
         return Ok((digest, path));
     }
-    let tmp = sub.join(format!(".{digest}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
+    sigil_std_ext::fs::write_atomic(&path, bytes, 0o644)?;
     Ok((digest, path))
 }
 

@@ -4,76 +4,29 @@
 //! Every route is one accept loop. Each connection runs in its own task, tracked so that
 //! shutdown can stop accepting, wait for open connections up to the drain timeout, and
 //! then close the rest. No worker pool: a connection costs a task and two copy buffers.
+//! What a route does with a connection is in `route.rs`; the HTTP CONNECT exchange of an
+//! egress route in [`connect`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use sigil_egress_policy::{Decision, Policy};
-use sigil_transport::{
-    Addr, CopyError, CopyOptions, Host, Listener, Stream, Transport, copy_bidirectional,
-};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::{Semaphore, watch};
+use sigil_egress_policy::Policy;
+use sigil_transport::{Addr, CopyOptions, Listener, Stream, Transport};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::{Config, RouteKind};
-use crate::connect_proxy::{self, RequestError};
-use crate::metrics::{Metrics, RouteMetrics};
+use crate::observe::metrics::Metrics;
 
-/// How long an enclave has to send its CONNECT request head.
-pub const CONNECT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+pub mod connect;
+mod route;
 
-/// What a route does with an accepted connection.
-#[derive(Clone, Debug)]
-pub enum Handler {
-    /// Dial a fixed address (ingress, `bridge`).
-    Forward {
-        /// Destination.
-        to: Addr,
-    },
-    /// Egress to a fixed `host:port`, through the allowlist.
-    EgressFixed {
-        /// Destination host.
-        host: Host,
-        /// Destination port.
-        port: u16,
-    },
-    /// Egress to whatever an HTTP CONNECT request names, through the allowlist.
-    EgressConnect,
-}
-
-impl std::fmt::Display for Handler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Handler::Forward { to } => write!(f, "forward to {to}"),
-            Handler::EgressFixed { host, port } => write!(f, "egress to {host}:{port}"),
-            Handler::EgressConnect => f.write_str("egress by HTTP CONNECT"),
-        }
-    }
-}
-
-/// One listening route.
-#[derive(Clone, Debug)]
-pub struct RouteSpec {
-    /// Where to listen.
-    pub listen: Addr,
-    /// What to do with connections.
-    pub handler: Handler,
-    /// Connections served at once (None: unlimited).
-    pub max_connections: Option<usize>,
-    /// Timeout for each dial.
-    pub connect_timeout: Duration,
-    /// Copy tuning (buffer size, idle timeout).
-    pub copy: CopyOptions,
-    /// When set, the route accepts only while this reads `true` (ingress behind the
-    /// attestation gate): connections arriving while it is `false` are closed at once and
-    /// counted. Open connections end with the enclave they reach.
-    pub gate: Option<watch::Receiver<bool>>,
-}
+pub use connect::CONNECT_HEAD_TIMEOUT;
+use route::Route;
+pub use route::{Handler, RouteSpec};
 
 /// Could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,19 +37,6 @@ pub enum StartError {
     /// The egress policy could not be built.
     #[error(transparent)]
     Policy(#[from] sigil_egress_policy::PolicyError),
-}
-
-struct Route {
-    name: String,
-    spec: RouteSpec,
-    transport: Transport,
-    policy: Option<Arc<Policy>>,
-    metrics: Arc<Metrics>,
-    m: RouteMetrics,
-    cap: Option<Arc<Semaphore>>,
-    /// Second (since `born`) of the last over-cap warning, plus one; 0 = never.
-    last_cap_warning: AtomicU64,
-    born: Instant,
 }
 
 /// The routes of a configuration file: ingress first, then egress in file order.
@@ -116,11 +56,14 @@ pub fn routes_from_config(cfg: &Config) -> Vec<RouteSpec> {
         gate: None,
     }];
     let e = &cfg.egress;
-    for (listen, kind) in cfg.routes() {
+    for r in &e.routes {
         routes.push(RouteSpec {
-            listen,
-            handler: match kind {
-                RouteKind::Fixed(host, port) => Handler::EgressFixed { host, port },
+            listen: r.listen.clone(),
+            handler: match &r.kind {
+                RouteKind::Fixed(host, port) => Handler::EgressFixed {
+                    host: host.clone(),
+                    port: *port,
+                },
                 RouteKind::HttpConnect => Handler::EgressConnect,
             },
             max_connections: None,
@@ -327,12 +270,7 @@ async fn accept_loop(
 }
 
 impl Route {
-    fn cap_warning_due(&self) -> bool {
-        let tick = self.born.elapsed().as_secs() + 1;
-        self.last_cap_warning.swap(tick, Ordering::Relaxed) != tick
-    }
-
-    async fn serve(&self, mut client: Stream) {
+    async fn serve(&self, client: Stream) {
         match &self.spec.handler {
             Handler::Forward { to } => {
                 match self.transport.connect(to, self.spec.connect_timeout).await {
@@ -354,164 +292,7 @@ impl Route {
                     }
                 }
             }
-            Handler::EgressConnect => {
-                let req = match connect_proxy::read_request(&mut client, CONNECT_HEAD_TIMEOUT).await
-                {
-                    Ok(r) => r,
-                    Err(e) => return self.refuse_request(&mut client, e).await,
-                };
-                let destination = format!("{}:{}", req.host, req.port);
-                let Some(addrs) = self.decide(&req.host, req.port, &destination).await else {
-                    let _ = connect_proxy::respond(
-                        &mut client,
-                        403,
-                        "Forbidden",
-                        "destination not allowed by the egress allowlist",
-                    )
-                    .await;
-                    return;
-                };
-                match self.dial_any(&addrs, &destination).await {
-                    Ok((up, addr)) => {
-                        if connect_proxy::respond(&mut client, 200, "Connection Established", "")
-                            .await
-                            .is_ok()
-                        {
-                            self.pump(client, up, req.leftover, addr.to_string()).await;
-                        }
-                    }
-                    Err(e) => {
-                        self.m.connect_failed.inc();
-                        let (code, status) = match e {
-                            DialError::Timeout => (504, "Gateway Timeout"),
-                            DialError::Refused => (502, "Bad Gateway"),
-                        };
-                        let _ = connect_proxy::respond(
-                            &mut client,
-                            code,
-                            status,
-                            &format!("cannot reach {destination}"),
-                        )
-                        .await;
-                    }
-                }
-            }
+            Handler::EgressConnect => connect::exchange(self, client).await,
         }
     }
-
-    async fn refuse_request(&self, client: &mut Stream, e: RequestError) {
-        self.m.bad_request.inc();
-        warn!(event = "connect_request_refused", error = %e);
-        if let Some((code, status)) = e.status() {
-            let _ = connect_proxy::respond(client, code, status, &e.to_string()).await;
-        }
-    }
-
-    /// Applies the allowlist, logs the decision as one structured line and counts it.
-    async fn decide(&self, host: &Host, port: u16, destination: &str) -> Option<Vec<SocketAddr>> {
-        let Some(policy) = &self.policy else {
-            self.metrics.decision(&self.name, "deny", "no_policy");
-            return None;
-        };
-        match policy.decide(host, port).await {
-            Decision::Allow { entry, addrs } => {
-                self.metrics.decision(&self.name, "allow", "allowlisted");
-                let resolved: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-                info!(
-                    event = "egress_decision",
-                    decision = "allow",
-                    reason = "allowlisted",
-                    %destination,
-                    entry = %entry,
-                    resolved = %resolved.join(","),
-                );
-                Some(addrs)
-            }
-            Decision::Deny(reason) => {
-                self.metrics.decision(&self.name, "deny", reason.code());
-                self.m.denied.inc();
-                let resolved = match &reason {
-                    sigil_egress_policy::DenyReason::SpecialRange { addr, .. } => addr.to_string(),
-                    _ => String::new(),
-                };
-                warn!(
-                    event = "egress_decision",
-                    decision = "deny",
-                    reason = reason.code(),
-                    detail = %reason,
-                    %destination,
-                    resolved = %resolved,
-                );
-                None
-            }
-        }
-    }
-
-    /// Tries each allowed address in turn, each within the connect timeout.
-    async fn dial_any(
-        &self,
-        addrs: &[SocketAddr],
-        destination: &str,
-    ) -> Result<(Stream, SocketAddr), DialError> {
-        let mut all_timeouts = true;
-        for sa in addrs {
-            match self
-                .transport
-                .connect(&Addr::tcp(*sa), self.spec.connect_timeout)
-                .await
-            {
-                Ok(s) => return Ok((s, *sa)),
-                Err(e) => {
-                    all_timeouts &= e.is_timeout();
-                    warn!(event = "connect_failed", %destination, address = %sa, error = %e);
-                }
-            }
-        }
-        Err(if all_timeouts {
-            DialError::Timeout
-        } else {
-            DialError::Refused
-        })
-    }
-
-    async fn pump(
-        &self,
-        mut client: Stream,
-        mut up: Stream,
-        leftover: Vec<u8>,
-        destination: String,
-    ) {
-        if !leftover.is_empty() {
-            if let Err(e) = up.write_all(&leftover).await {
-                warn!(event = "forward_failed", %destination, error = %e);
-                return;
-            }
-            self.m.upstream.inc_by(leftover.len() as u64);
-        }
-        let meters = (
-            Some(self.m.upstream.inner()),
-            Some(self.m.downstream.inner()),
-        );
-        let (stats, end) =
-            match copy_bidirectional(&mut client, &mut up, self.spec.copy, meters).await {
-                Ok(s) => (s, "closed"),
-                Err(CopyError::Idle(_, s)) => (s, "idle_timeout"),
-                Err(CopyError::Io(e, s)) => {
-                    debug!(event = "copy_error", error = %e);
-                    (s, "io_error")
-                }
-            };
-        info!(
-            event = "connection_closed",
-            %destination,
-            reason = end,
-            bytes_upstream = stats.a_to_b,
-            bytes_downstream = stats.b_to_a,
-        );
-    }
-}
-
-enum DialError {
-    Timeout,
-    Refused,
 }

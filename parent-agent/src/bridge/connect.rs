@@ -1,13 +1,19 @@
-//! The HTTP CONNECT front of an egress route: read one request, name the destination,
-//! answer with a status line. Parsing is httparse; this module adds the limits (size,
-//! time, header count) and maps every failure to a clear HTTP answer.
+//! The HTTP CONNECT exchange of an egress route, all of it: read one request within the
+//! limits (size, time, header count), put its destination to the allowlist, and answer —
+//! 4xx for a bad request, 403 for a denied destination, 502/504 for an unreachable one, or
+//! 200 and relay. Parsing is httparse; every failure maps to a clear HTTP answer.
 
 use std::time::Duration;
 
-use sigil_transport::Host;
+use sigil_transport::{Host, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::warn;
 
+use super::route::{DialError, Route};
 use crate::config::parse_host_port;
+
+/// How long an enclave has to send its CONNECT request head.
+pub const CONNECT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest request head accepted, bytes.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
@@ -64,6 +70,58 @@ impl RequestError {
             RequestError::Timeout(_) => Some((408, "Request Timeout")),
             RequestError::Closed | RequestError::Io(_) => None,
         }
+    }
+}
+
+/// Serves one connection on an `http_connect` egress route, from the request head to the end
+/// of the relayed stream.
+pub(super) async fn exchange(route: &Route, mut client: Stream) {
+    let req = match read_request(&mut client, CONNECT_HEAD_TIMEOUT).await {
+        Ok(r) => r,
+        Err(e) => return refuse_request(route, &mut client, e).await,
+    };
+    let destination = format!("{}:{}", req.host, req.port);
+    let Some(addrs) = route.decide(&req.host, req.port, &destination).await else {
+        let _ = respond(
+            &mut client,
+            403,
+            "Forbidden",
+            "destination not allowed by the egress allowlist",
+        )
+        .await;
+        return;
+    };
+    match route.dial_any(&addrs, &destination).await {
+        Ok((up, addr)) => {
+            if respond(&mut client, 200, "Connection Established", "")
+                .await
+                .is_ok()
+            {
+                route.pump(client, up, req.leftover, addr.to_string()).await;
+            }
+        }
+        Err(e) => {
+            route.m.connect_failed.inc();
+            let (code, status) = match e {
+                DialError::Timeout => (504, "Gateway Timeout"),
+                DialError::Refused => (502, "Bad Gateway"),
+            };
+            let _ = respond(
+                &mut client,
+                code,
+                status,
+                &format!("cannot reach {destination}"),
+            )
+            .await;
+        }
+    }
+}
+
+async fn refuse_request(route: &Route, client: &mut Stream, e: RequestError) {
+    route.m.bad_request.inc();
+    warn!(event = "connect_request_refused", error = %e);
+    if let Some((code, status)) = e.status() {
+        let _ = respond(client, code, status, &e.to_string()).await;
     }
 }
 

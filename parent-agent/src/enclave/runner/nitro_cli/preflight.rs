@@ -9,16 +9,14 @@
 //! into a warning that says so and the check is skipped; a file that is read but wrong is a
 //! problem.
 //!
-//! The allocator's YAML is parsed by hand, on purpose: no YAML crate is in `Cargo.lock`, and
-//! the allocator itself (`/usr/bin/nitro-enclaves-allocator`, aws-nitro-enclaves-cli v1.5.0
-//! `bootstrap/nitro-enclaves-allocator`, `parse_config`) reads the file with a line-based
-//! parser that only understands root-level `key: value` pairs. Reading it the same way means
-//! parent-agent sees what the allocator sees.
+//! The allocator's YAML is parsed by hand, the way the allocator itself reads it; why:
+//! docs/enclave-lifecycle.md ("The allocator's YAML is parsed by hand").
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::lifecycle::nitro_cli::{DescribedEnclave, NitroCliSettings};
+use super::output::DescribedEnclave;
+use super::settings::NitroCliSettings;
 
 /// nitro-cli refuses an enclave with less memory than this many times the EIF size
 /// (`ENCLAVE_MEMORY_EIF_SIZE_RATIO`, `src/enclave_proc/resource_manager.rs`; nitro-cli #196).
@@ -629,7 +627,10 @@ mod tests {
     #[test]
     fn the_template_allocator_config_parses() {
         // aws-nitro-enclaves-cli v1.5.0 bootstrap/allocator.yaml
-        let text = include_str!("../tests/fixtures/nitro-cli/allocator.yaml");
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/nitro-cli/allocator.yaml"
+        ));
         let cfg = parse_allocator_config(text).unwrap();
         assert_eq!(cfg.memory_mib, 512);
         assert_eq!(cfg.cpus, CpuReservation::Count(2));
@@ -665,7 +666,10 @@ mod tests {
     fn meminfo_with_1g_pages_reserved_is_inconclusive() {
         // /proc/meminfo hugepage lines recorded on an m5 host after the allocator reserved
         // 1 GiB as one 1 GiB page (see tests/fixtures/nitro-cli/README.md).
-        let text = include_str!("../tests/fixtures/nitro-cli/meminfo-1g-pages.txt");
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/nitro-cli/meminfo-1g-pages.txt"
+        ));
         let m = parse_meminfo(text).unwrap();
         assert_eq!(
             (m.hugepages_total, m.hugepages_free, m.hugepage_size_kib),

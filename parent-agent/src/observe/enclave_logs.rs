@@ -18,8 +18,8 @@ use sigil_log_channel::Receiver;
 use sigil_transport::Listener;
 use tracing::warn;
 
-use crate::metrics::Metrics;
-use crate::supervision_config::LogsConfig;
+use crate::config::LogsConfig;
+use crate::observe::metrics::Metrics;
 
 /// A file that rotates by size.
 #[derive(Debug)]

@@ -14,19 +14,20 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use sigil_provisioning::ReceivedReport;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::archive;
-use crate::gate::{Attested, Gate, GateError, GateSettings, parse_pin};
-use crate::lifecycle::{Enclave, Runner};
-use crate::notify::Notifier;
-use crate::status::AgentState;
-use crate::supervision_config::{HealthConfig, RestartConfig};
+use crate::config::{HealthConfig, RestartConfig};
+use crate::enclave::archive;
+use crate::enclave::gate::{Attested, Gate, GateError, GateSettings, parse_pin};
+use crate::enclave::runner::{Enclave, Runner};
+use crate::observe::metrics::{Phase, Probe};
+use crate::observe::notify::Notifier;
+use crate::observe::status::AgentState;
 
 /// Everything the supervisor needs.
 pub struct Supervisor {
@@ -84,11 +85,6 @@ async fn beating<T>(state: &AgentState, fut: impl Future<Output = T>) -> T {
     }
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl Supervisor {
     fn close_ingress(&self) {
         self.ingress.send_replace(false);
@@ -117,7 +113,7 @@ impl Supervisor {
                     humantime::format_duration(window)
                 );
                 error!(event = "crash_loop", restarts = restarts.len(), window_s = window.as_secs(), reason = %why);
-                self.state.set_phase("crash_loop", why.clone());
+                self.state.set_phase(Phase::CrashLoop, why.clone());
                 self.notifier.status(&format!("crash loop: {why}"));
                 beating(&self.state, stop.cancelled()).await;
                 return;
@@ -143,7 +139,7 @@ impl Supervisor {
                     self.state.metrics().restart(reason);
                     warn!(event = "enclave_restart", reason, detail = %detail, backoff_ms = backoff.as_millis() as u64, restarts_in_window = restarts.len());
                     self.state
-                        .set_phase("restarting", format!("{reason}: {detail}"));
+                        .set_phase(Phase::Restarting, format!("{reason}: {detail}"));
                     self.notifier
                         .status(&format!("restarting the enclave: {reason}"));
                     let slept = beating(&self.state, async {
@@ -164,7 +160,7 @@ impl Supervisor {
 
     /// Starts one enclave and supervises it until it must be restarted or `stop`.
     async fn one_enclave(&mut self, stop: &CancellationToken) -> End {
-        self.state.set_phase("starting", "preflight");
+        self.state.set_phase(Phase::Starting, "preflight");
         if let Err(e) = beating(&self.state, self.runner.preflight()).await {
             error!(event = "preflight_failed", error = %e);
             return failed("start_failed", e.to_string());
@@ -196,7 +192,7 @@ impl Supervisor {
     async fn supervise(&mut self, enclave: &mut dyn Enclave, stop: &CancellationToken) -> End {
         let deadline = tokio::time::Instant::now() + self.restart.boot_timeout;
         self.state
-            .set_phase("booting", "waiting for the boot report");
+            .set_phase(Phase::Booting, "waiting for the boot report");
         let received = {
             let reports = &mut self.reports;
             let state = &self.state;
@@ -225,7 +221,7 @@ impl Supervisor {
             );
         }
         self.state
-            .set_phase("attesting", "verifying the enclave's attestation");
+            .set_phase(Phase::Attesting, "verifying the enclave's attestation");
         let pin = match parse_pin(&report.tls_spki_sha256) {
             Ok(p) => p,
             Err(e) => return failed("attestation_failed", e.to_string()),
@@ -291,7 +287,7 @@ impl Supervisor {
                 _ = probe.tick() => {
                     let outcome = gate.probe(self.health.probe_timeout).await;
                     self.state.metrics().health_probe(outcome);
-                    if outcome == "serving" {
+                    if outcome == Probe::Serving {
                         if failures > 0 {
                             info!(event = "enclave_healthy_again", after_failures = failures);
                         }
@@ -301,7 +297,7 @@ impl Supervisor {
                         }
                     } else {
                         failures += 1;
-                        warn!(event = "health_probe_failed", outcome, consecutive = failures);
+                        warn!(event = "health_probe_failed", outcome = outcome.as_str(), consecutive = failures);
                         // Not ready while failing: no new ingress until it answers again.
                         self.state.set_ready(false);
                         if failures >= self.health.failures_before_restart {
@@ -335,9 +331,10 @@ impl Supervisor {
         let outcome = gate.probe(self.health.probe_timeout).await;
         self.state.metrics().health_probe(outcome);
         self.ingress.send_replace(true);
-        self.state.set_ready(outcome == "serving");
-        self.state.set_phase("serving", "attested; ingress open");
-        info!(event = "ingress_open", healthy = outcome == "serving");
+        self.state.set_ready(outcome == Probe::Serving);
+        self.state
+            .set_phase(Phase::Serving, "attested; ingress open");
+        info!(event = "ingress_open", healthy = outcome == Probe::Serving);
         self.notifier.ready();
     }
 
@@ -379,7 +376,7 @@ impl Supervisor {
 
     fn archive_report(&self, received: &ReceivedReport) {
         let r = &received.report;
-        let json = archive::report_json(r, unix_ms(received.received_at));
+        let json = archive::report_json(r, sigil_std_ext::time::unix_ms(received.received_at));
         let stored = archive::store(
             &self.archive_dir,
             "reports",

@@ -18,13 +18,13 @@ use sigil_transport::Listener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::metrics::Metrics;
+use crate::observe::metrics::{Metrics, Phase};
 
 /// What the supervisor publishes.
 #[derive(Debug)]
 pub struct AgentState {
     started: Instant,
-    phase: Mutex<(&'static str, String)>,
+    phase: Mutex<(Phase, String)>,
     ready: AtomicBool,
     heartbeat_ms: AtomicU64,
     /// The longest the supervisor may go without a heartbeat and still be live.
@@ -37,10 +37,10 @@ pub struct AgentState {
 impl AgentState {
     /// A fresh state in phase `starting`.
     pub fn new(metrics: Arc<Metrics>, simulated: bool, liveness_window: Duration) -> Self {
-        metrics.set_phase("starting");
+        metrics.set_phase(Phase::Starting);
         AgentState {
             started: Instant::now(),
-            phase: Mutex::new(("starting", String::new())),
+            phase: Mutex::new((Phase::Starting, String::new())),
             ready: AtomicBool::new(false),
             heartbeat_ms: AtomicU64::new(0),
             liveness_window,
@@ -55,7 +55,7 @@ impl AgentState {
     }
 
     /// Moves to `phase` with a human-readable detail (no secret).
-    pub fn set_phase(&self, phase: &'static str, detail: impl Into<String>) {
+    pub fn set_phase(&self, phase: Phase, detail: impl Into<String>) {
         if let Ok(mut p) = self.phase.lock() {
             *p = (phase, detail.into());
         }
@@ -63,11 +63,13 @@ impl AgentState {
     }
 
     /// The phase and its detail.
-    pub fn phase(&self) -> (&'static str, String) {
-        self.phase
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or(("unknown", String::new()))
+    pub fn phase(&self) -> (Phase, String) {
+        // Nothing panics while holding the lock; should it ever, the last phase set still
+        // stands.
+        match self.phase.lock() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Sets readiness (ingress open).
@@ -98,7 +100,7 @@ impl AgentState {
         serde_json::json!({
             "ready": self.ready(),
             "live": self.live(),
-            "phase": phase,
+            "phase": phase.as_str(),
             "detail": detail,
             "simulated": self.simulated,
         })

@@ -52,16 +52,86 @@ struct PhaseLabels {
     phase: &'static str,
 }
 
-/// The enclave's phases, as the supervisor moves through them.
-pub const PHASES: [&str; 7] = [
-    "starting",
-    "booting",
-    "attesting",
-    "serving",
-    "restarting",
-    "crash_loop",
-    "draining",
-];
+/// The enclave's phase, as the supervisor moves through it (the `phase` label of
+/// `sigil_enclave_phase`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Preflight and start.
+    Starting,
+    /// Started; waiting for the boot report.
+    Booting,
+    /// Verifying the attestation.
+    Attesting,
+    /// Attested; ingress open.
+    Serving,
+    /// Backing off before a restart.
+    Restarting,
+    /// Restarts stopped.
+    CrashLoop,
+    /// SIGTERM/SIGINT: draining.
+    Draining,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 7] = [
+        Phase::Starting,
+        Phase::Booting,
+        Phase::Attesting,
+        Phase::Serving,
+        Phase::Restarting,
+        Phase::CrashLoop,
+        Phase::Draining,
+    ];
+
+    /// The metric label and the name `/livez` and `/readyz` report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Booting => "booting",
+            Phase::Attesting => "attesting",
+            Phase::Serving => "serving",
+            Phase::Restarting => "restarting",
+            Phase::CrashLoop => "crash_loop",
+            Phase::Draining => "draining",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one grpc.health.v1 probe of the SignService (the `outcome` label of
+/// `sigil_enclave_health_probes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Probe {
+    /// `SERVING`.
+    Serving,
+    /// Any other status.
+    NotServing,
+    /// No answer (unreachable, error or timeout).
+    Failed,
+}
+
+impl Probe {
+    /// The metric label and log value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Probe::Serving => "serving",
+            Probe::NotServing => "not_serving",
+            Probe::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// All of the agent's metrics and the registry that renders them.
 pub struct Metrics {
@@ -197,8 +267,8 @@ impl Metrics {
             ready.clone(),
         );
         let phase = Family::<PhaseLabels, Gauge>::default();
-        for p in PHASES {
-            let _ = phase.get_or_create(&PhaseLabels { phase: p });
+        for p in Phase::ALL {
+            let _ = phase.get_or_create(&PhaseLabels { phase: p.as_str() });
         }
         registry.register(
             "enclave_phase",
@@ -281,11 +351,13 @@ impl Metrics {
     }
 
     /// Counts a health probe and sets `enclave_healthy`.
-    pub fn health_probe(&self, outcome: &'static str) {
+    pub fn health_probe(&self, outcome: Probe) {
         self.health_probes
-            .get_or_create(&OutcomeLabels { outcome })
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
             .inc();
-        self.healthy.set(i64::from(outcome == "serving"));
+        self.healthy.set(i64::from(outcome == Probe::Serving));
     }
 
     /// Marks the enclave unhealthy (stopped, restarting).
@@ -299,10 +371,10 @@ impl Metrics {
     }
 
     /// Moves the phase gauge.
-    pub fn set_phase(&self, current: &'static str) {
-        for p in PHASES {
+    pub fn set_phase(&self, current: Phase) {
+        for p in Phase::ALL {
             self.phase
-                .get_or_create(&PhaseLabels { phase: p })
+                .get_or_create(&PhaseLabels { phase: p.as_str() })
                 .set(i64::from(p == current));
         }
     }

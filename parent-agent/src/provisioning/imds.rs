@@ -25,24 +25,13 @@
 //! copies in hyper's read buffers and in the returned `pb::AwsCredentials` (a plain prost
 //! message that the provisioning server sends to the enclave) are outside this module's reach.
 //!
-//! Why a small client over hyper-util instead of `aws-config`'s `imds` module (measured on
-//! this workspace, 2 shared cores, see docs/credentials.md): `aws-config` 1.13
-//! (`default-features = false`, features `rt-tokio`) plus the plain-HTTP
-//! `aws-smithy-http-client` 1.5 (`default-client`; aws-config's `default-https-client` brings
-//! aws-lc-rs, which the workspace excludes) add 37 crates to parent-agent's dependency tree
-//! (220 → 257) and 13 packages to Cargo.lock, among them `aws-sdk-sts` (a mandatory
-//! dependency of aws-config), `aws-smithy-xml`/`-query` and `rustls-native-certs`; compiling
-//! the 37 costs about 290 CPU-seconds (aws-smithy-http-client 56 s, aws-sdk-sts 55 s,
-//! aws-config 46 s, …), about 177 s of it for crates no other workspace member builds. And its
-//! `ImdsCredentialsProvider` does the opposite of what we need on expiry: it extends
-//! already-expired credentials by 15–20 minutes ("static stability") and serves the last
-//! credentials on any error, with no cache of its own. This client adds no crate (hyper,
-//! hyper-util and http-body-util are already in the tree through tonic).
+//! Why a small client over hyper-util rather than `aws-config`'s `imds` module (dependency
+//! cost, and its opposite behaviour on expiry): docs/credentials.md, "Why not aws-config".
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, Uri};
@@ -219,7 +208,7 @@ impl Cached {
             access_key_id: self.access_key_id.clone(),
             secret_access_key: self.secret_access_key.as_str().to_owned(),
             session_token: self.session_token.as_str().to_owned(),
-            expiration_unix_ms: unix_ms(self.expiration),
+            expiration_unix_ms: sigil_std_ext::time::unix_ms(self.expiration),
         }
     }
 }
@@ -515,7 +504,7 @@ impl ImdsCredentials {
                 .client
                 .request(req)
                 .await
-                .map_err(|e| unreachable(error_chain(&e)))?;
+                .map_err(|e| unreachable(sigil_std_ext::error_chain(&e)))?;
             let status = resp.status();
             // Pre-sized, so growing does not leave unwiped copies behind (a credentials
             // document is about 1.5 KB).
@@ -673,24 +662,6 @@ fn parse_credentials(role: String, body: &[u8], now: SystemTime) -> Result<Cache
         session_token,
         expiration,
     })
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// An error and its sources, `: `-joined (hyper's top-level message alone says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -387,11 +387,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const E26: &str = include_str!(
-        "../../../tests/fixtures/nitro-cli/errors/E26-insufficient-memory-requested.txt"
-    );
-    const E19_BT: &str =
-        include_str!("../../../tests/fixtures/nitro-cli/errors/E19-dev-missing-backtrace.txt");
+    const E26: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/nitro-cli/errors/E26-insufficient-memory-requested.txt"
+    ));
+    const E19_BT: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/nitro-cli/errors/E19-dev-missing-backtrace.txt"
+    ));
 
     fn ctx() -> HintContext<'static> {
         HintContext {
