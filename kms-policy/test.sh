@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The rendered key policy, evaluated by kms-sim through the real aws CLI (run by
-# scripts/test.sh after `cargo test --workspace` built kms-sim and nsm-sim):
+# scripts/test.sh; kms-sim and nsm-sim are the dev-profile binaries, built here if needed):
 #  * the administrator creates the key, wraps an identity, installs the rendered policy,
 #    and may not Decrypt it;
 #  * the parent's role may not Decrypt without a Recipient attestation (the explicit Deny);
@@ -9,10 +9,9 @@
 #  * render.py refuses bad input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${CARGO_TARGET_DIR:-target}/debug
-for t in "$BIN/kms-sim" "$BIN/nsm-sim"; do
-  [[ -x "$t" ]] || { echo "kms-policy/test.sh: $t is missing (cargo build -p kms-sim -p sigil-nsm-sim)" >&2; exit 1; }
-done
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+build_bins dev -p kms-sim -p sigil-nsm-sim
 command -v aws >/dev/null || { echo "kms-policy/test.sh: the aws CLI is needed (scripts/install-deps.sh)" >&2; exit 1; }
 T=$(mktemp -d)
 # shellcheck source=scripts/lib/kms-sim.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every runbook of scripts/runbook.sh against kms-sim through the real aws CLI, with a
-# local directory as the bundle store (run by scripts/test.sh after the workspace is built):
+# local directory as the bundle store (run by scripts/test.sh; the dev-profile kms-sim,
+# nsm-sim and key-gen are built here if needed):
 #   init → the store holds the wrapped identity and the sealed shares, no plaintext;
 #   rotate-identity → a new identity opens the re-sealed shares, the old one no longer does;
 #   eif-upgrade allow-both / finish → the key policy lists both PCR0s, then only the new one;
@@ -8,7 +9,9 @@
 #   --dry-run → nothing changes; no plaintext is left in /dev/shm or the store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${CARGO_TARGET_DIR:-target}/debug
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+build_bins dev -p kms-sim -p sigil-nsm-sim -p sigil-key-gen
 T=$(mktemp -d)
 # shellcheck source=scripts/lib/kms-sim.sh
 source scripts/lib/kms-sim.sh
