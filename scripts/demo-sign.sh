@@ -12,8 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --locked -q -p sigil-key-gen -p sigil-sign-server -p sigil-cosigner
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+build_bins dev -p sigil-key-gen -p sigil-sign-server -p sigil-cosigner
 WORK=$(mktemp -d /tmp/sigil-demo-sign.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }

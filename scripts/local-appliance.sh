@@ -58,11 +58,10 @@ die() { echo "local-appliance: $*" >&2; exit 1; }
 
 step "1/5 build"
 scripts/install-deps.sh
-# No -q: on a fresh clone this compiles a few hundred crates (minutes on 2 cores); cargo's
-# progress shows what it is doing.
 echo "building (the first run compiles the dependencies: several minutes; cargo's progress follows)" >&2
-cargo build --locked -p enclave-app -p parent-agent -p kms-sim -p sigil-nsm-sim -p sigil-key-gen -p sigil-cosigner
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
+# shellcheck source=scripts/lib/build.sh
+source scripts/lib/build.sh
+build_bins dev -p enclave-app -p parent-agent -p kms-sim -p sigil-nsm-sim -p sigil-key-gen -p sigil-cosigner
 SERVER_NAME=signer.sigil.internal
 
 step "2/5 dev root, TLS PKI, age identity, key-gen ceremony (2-of-2: the enclave is party 0)"

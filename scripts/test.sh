@@ -4,8 +4,10 @@
 # smoke-runs the local appliance, the demo and the benchmarks so no script rots. Every stage
 # is timed; the table is printed at the end (scripts/lib/stages.sh).
 #
-# One build per profile: clippy checks, `cargo test` builds the dev profile, and every script
-# after it (the appliance, the demos, the --quick benchmarks) reuses those dev binaries.
+# One build per profile: clippy checks; one dev-profile build of every target of the
+# workspace (one feature resolution, the one `cargo test --workspace` uses), which the tests
+# and every script after them (the appliance, the demos, the --quick benchmarks) reuse
+# (SIGIL_WORKSPACE_BUILT, scripts/lib/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/stages.sh
@@ -17,6 +19,8 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "module import cycles" scripts/check-module-cycles.py
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 # Checks that need a tool installed above must not skip quietly here.
+stage "cargo build (dev, all targets)" cargo build --workspace --all-targets --locked
+export SIGIL_WORKSPACE_BUILT=1
 stage "cargo test" env SIGIL_REQUIRE_PROMTOOL=1 SIGIL_REQUIRE_MOTO=1 cargo test --workspace --locked
 stage "eif/test.sh" eif/test.sh
 stage "kms-policy/test.sh" kms-policy/test.sh
