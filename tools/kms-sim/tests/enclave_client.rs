@@ -1,68 +1,23 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 //! The enclave's attested unwrap end to end, as it runs in simulation: `sigil-kms-client`
-//! inside the "enclave" dials `vsock://3:8000` (a simulated vsock socket), a parent-side relay
-//! forwards the bytes to kms-sim, and kms-sim verifies the simulated NSM's document against
+//! inside the "enclave" dials `vsock://3:8000` (a simulated vsock socket), parent-agent's own
+//! `bridge` (started by sigil-fake-parent) relays the bytes to kms-sim, and kms-sim verifies the simulated NSM's document against
 //! the dev root and evaluates a key policy bound to the simulated PCR0.
 
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use aws_sdk_kms::primitives::Blob;
 use common::{AKID, SECRET, Sim};
+use sigil_fake_parent::{KmsBridge, policy};
 use sigil_kms_client::KmsError;
 use sigil_nsm::{DevRoot, ImageMeasurement, SimulatedNsm};
-use sigil_transport::{Addr, CopyOptions, Transport, copy_bidirectional};
+use sigil_transport::Transport;
 
 /// An identity-shaped test plaintext, not a key (age identities are bech32, without dashes).
 const IDENTITY: &[u8] =
     b"AGE-SECRET-KEY-1-TEST-PLAINTEXT-NOT-A-REAL-IDENTITY-000000000000000000000";
-
-/// The parent's KMS route: simulated vsock 8000 → kms-sim's TCP port (a byte relay).
-async fn parent_route(sim_dir: &Path, kms_port: u16) -> tokio::task::JoinHandle<()> {
-    let listener = Transport::simulated(sim_dir, 3)
-        .bind(&"vsock://any:8000".parse().unwrap())
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut enclave, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let to = Addr::tcp(([127, 0, 0, 1], kms_port).into());
-                let Ok(mut kms) = Transport::native()
-                    .connect(&to, std::time::Duration::from_secs(5))
-                    .await
-                else {
-                    return;
-                };
-                let _ = copy_bidirectional(
-                    &mut enclave,
-                    &mut kms,
-                    CopyOptions::default(),
-                    (None, None),
-                )
-                .await;
-            });
-        }
-    })
-}
-
-fn policy(pcr0_hex: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-             "Action": ["kms:Encrypt", "kms:DescribeKey", "kms:PutKeyPolicy", "kms:GetKeyPolicy"], "Resource": "*"},
-            {"Sid": "EnclaveDecrypt", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-             "Action": "kms:Decrypt", "Resource": "*",
-             "Condition": {"StringEqualsIgnoreCase": {"kms:RecipientAttestation:ImageSha384": pcr0_hex}}}
-        ]
-    })
-    .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attested_unwrap_through_the_vsock_route_and_a_pcr0_bound_policy() {
@@ -75,7 +30,8 @@ async fn attested_unwrap_through_the_vsock_route_and_a_pcr0_bound_policy() {
         &["--attestation-root", root_pem.to_str().unwrap()],
     );
     let sim_dir = dir.path().join("vsock");
-    let _route = parent_route(&sim_dir, sim.port).await;
+    std::fs::create_dir_all(&sim_dir).unwrap();
+    let _route = KmsBridge::start(&sim_dir, sim.port);
 
     // The operator: create the key, bind Decrypt to the image's PCR0, wrap the identity.
     let image = ImageMeasurement::of_bytes(b"enclave-app release 1");
