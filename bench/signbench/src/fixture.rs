@@ -137,12 +137,20 @@ fn engine_keys(file: ShareFile) -> anyhow::Result<(EcdsaKey, Ed25519Key)> {
     let (mut ecdsa, mut ed25519) = (None, None);
     for account in accounts {
         match account.share {
-            SchemeShare::EcdsaSecp256k1 { group, core } => {
+            SchemeShare::EcdsaSecp256k1 {
+                group,
+                core: Some(core),
+                ..
+            } => {
                 let group = ecdsa_groups
                     .remove(&group)
                     .ok_or_else(|| anyhow!("ECDSA group {group} is missing"))?;
-                ecdsa = Some(EcdsaKey::from_parts(*core, group.aux)?);
+                let aux = group
+                    .aux
+                    .ok_or_else(|| anyhow!("ECDSA group has no cggmp24 aux data"))?;
+                ecdsa = Some(EcdsaKey::from_parts(*core, aux)?);
             }
+            SchemeShare::EcdsaSecp256k1 { .. } => bail!("only cggmp24 accounts are benchmarked"),
             SchemeShare::Ed25519 {
                 parties,
                 key_package,

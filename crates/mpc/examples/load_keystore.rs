@@ -64,8 +64,13 @@ fn session_share_us(json: &[u8], rounds: u32) -> Option<f64> {
     let outline: Outline<'_> = serde_json::from_slice(json).ok()?;
     for raw in outline.accounts {
         let account: AccountShare = serde_json::from_str(raw.get()).ok()?;
-        if let SchemeShare::EcdsaSecp256k1 { group, core } = account.share {
-            let aux = outline.ecdsa_groups.get(&group)?.aux.clone();
+        if let SchemeShare::EcdsaSecp256k1 {
+            group,
+            core: Some(core),
+            ..
+        } = account.share
+        {
+            let aux = outline.ecdsa_groups.get(&group)?.aux.clone()?;
             let key = EcdsaKey::from_parts(*core, aux).ok()?;
             drop(key.session_share().ok()?);
             let started = Instant::now();

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use cggmp24::generic_ec::as_raw::AsRaw;
-use cggmp24::generic_ec::{NonZero, Point, Scalar};
+use cggmp24::generic_ec::{NonZero, Point, Scalar, SecretScalar};
 use cggmp24::hd_wallet::Slip10;
 use cggmp24::key_share::AuxInfo;
 use cggmp24::key_share::{DirtyIncompleteKeyShare, Validate};
@@ -234,12 +234,8 @@ pub fn check_core(core: &DirtyIncompleteKeyShare<Secp256k1>) -> Result<(), Strin
         .public_shares
         .get(usize::from(core.i))
         .ok_or("the party index is out of range")?;
-    let x: &Scalar<Secp256k1> = core.x.as_ref();
-    let mut x = x.as_raw().0;
-    let xg = <k256::ProjectivePoint as MulByGenerator>::mul_by_generator(&x);
-    x.zeroize();
-    if xg != raw(mine) {
-        return Err("the secret share does not match this party's public share".into());
+    if !secret_matches(core.x.as_ref(), mine) {
+        return Err(SECRET_MISMATCH.into());
     }
     let (n, shares) = (core.public_shares.len(), &core.public_shares);
     let Some(vss) = core.vss_setup.as_ref() else {
@@ -255,7 +251,30 @@ pub fn check_core(core: &DirtyIncompleteKeyShare<Secp256k1>) -> Result<(), Strin
         // Other index sets and the error cases: cggmp24's own check and its error.
         return core.key_info.is_valid().map_err(|e| e.to_string());
     }
-    let first_t: Vec<k256::ProjectivePoint> = shares[..t].iter().map(|p| raw(p)).collect();
+    let shares: Vec<Point<Secp256k1>> = shares.iter().map(|p| **p).collect();
+    match interpolates(t, &shares, &core.shared_public_key) {
+        Some(true) => Ok(()),
+        Some(false) => Err(KEY_MISMATCH.into()),
+        None => core.key_info.is_valid().map_err(|e| e.to_string()),
+    }
+}
+
+const SECRET_MISMATCH: &str = "the secret share does not match this party's public share";
+const KEY_MISMATCH: &str = "the public shares do not match the account's public key";
+
+/// Whether `x`·G is `public` (k256's precomputed generator tables, constant time: x is secret).
+fn secret_matches(x: &Scalar<Secp256k1>, public: &Point<Secp256k1>) -> bool {
+    let mut x = x.as_raw().0;
+    let xg = <k256::ProjectivePoint as MulByGenerator>::mul_by_generator(&x);
+    x.zeroize();
+    xg == raw(public)
+}
+
+/// Whether the public shares of the points 1..=n lie on one polynomial of degree t − 1 whose
+/// value at 0 is `key`. For these points the Lagrange coefficients are small integers, so the
+/// interpolation takes a few point additions. `None` if they do not fit (never for n ≤ 16).
+fn interpolates(t: usize, shares: &[Point<Secp256k1>], key: &Point<Secp256k1>) -> Option<bool> {
+    let first_t: Vec<k256::ProjectivePoint> = shares.get(..t)?.iter().map(raw).collect();
     let interpolate = |x: usize| -> Option<k256::ProjectivePoint> {
         let coefficients = lagrange_integers(t, i128::try_from(x).ok()?)?;
         Some(
@@ -268,16 +287,38 @@ pub fn check_core(core: &DirtyIncompleteKeyShare<Secp256k1>) -> Result<(), Strin
         )
     };
     // The value at 0 is the account key; at j + 1 (j ≥ t), party j's public share.
-    let targets = std::iter::once((0, &core.shared_public_key))
-        .chain(shares.iter().enumerate().skip(t).map(|(j, p)| (j + 1, p)));
+    let targets =
+        std::iter::once((0, key)).chain(shares.iter().enumerate().skip(t).map(|(j, p)| (j + 1, p)));
     for (x, want) in targets {
-        match interpolate(x) {
-            Some(got) if got == raw(want) => {}
-            Some(_) => return Err("the public shares do not match the account's public key".into()),
-            None => return core.key_info.is_valid().map_err(|e| e.to_string()),
+        if interpolate(x)? != raw(want) {
+            return Some(false);
         }
     }
-    Ok(())
+    Some(true)
+}
+
+/// [`check_core`]'s check for shares at the points 1..=n held outside cggmp24 (the DKLs23
+/// engine's): party `me`'s secret `x` matches its public share, and the `t`-of-n public
+/// shares interpolate to `key`.
+pub(crate) fn check_standard_shares(
+    x: &SecretScalar<Secp256k1>,
+    me: usize,
+    shares: &[Point<Secp256k1>],
+    key: &Point<Secp256k1>,
+    t: usize,
+) -> Result<(), String> {
+    let mine = shares.get(me).ok_or("the party index is out of range")?;
+    if !secret_matches(x.as_ref(), mine) {
+        return Err(SECRET_MISMATCH.into());
+    }
+    if !(shares.len() >= 2 && (2..=shares.len()).contains(&t)) {
+        return Err("threshold or party count out of range".into());
+    }
+    match interpolates(t, shares, key) {
+        Some(true) => Ok(()),
+        Some(false) => Err(KEY_MISMATCH.into()),
+        None => Err("too many parties".into()),
+    }
 }
 
 /// The compressed SEC1 encoding of a point.
@@ -427,11 +468,27 @@ fn finish(
     public_key: &Point<Secp256k1>,
     digest: &[u8; 32],
 ) -> Result<Signature, MpcError> {
-    let r: [u8; 32] = scalar_bytes(&signature.r);
-    let s: [u8; 32] = scalar_bytes(&signature.s);
+    verified(
+        scalar_bytes(&signature.r),
+        scalar_bytes(&signature.s),
+        &point_bytes(public_key),
+        digest,
+    )
+}
+
+/// Checks an ECDSA signature (r, s) over `digest` with k256, independently of the engine that
+/// made it, requires low s, and finds its recovery id.
+pub(crate) fn verified(
+    r: [u8; 32],
+    s: [u8; 32],
+    public_key: &[u8],
+    digest: &[u8; 32],
+) -> Result<Signature, MpcError> {
     let sig = k256::ecdsa::Signature::from_scalars(r, s).map_err(|_| MpcError::InvalidSignature)?;
-    let vk = VerifyingKey::from_sec1_bytes(&point_bytes(public_key))
-        .map_err(|_| MpcError::InvalidSignature)?;
+    if sig.normalize_s().is_some() {
+        return Err(MpcError::InvalidSignature);
+    }
+    let vk = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| MpcError::InvalidSignature)?;
     let recovery_id = RecoveryId::trial_recovery_from_prehash(&vk, digest, &sig)
         .map_err(|_| MpcError::InvalidSignature)?;
     Ok(Signature::Ecdsa {

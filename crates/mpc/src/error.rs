@@ -23,6 +23,34 @@ pub enum MpcError {
     /// The message channel closed or timed out before the session finished.
     #[error("session channel closed: {0}")]
     Channel(String),
+    /// A party deviated from the protocol in a way that may leak the signer group's reused
+    /// OT state (DKLs23's failed OT-consistency or multiplication checks). The group is frozen
+    /// from now on.
+    #[error(
+        "party {party} deviated from the protocol ({reason}); signer group {group:?} is frozen \
+         until its pair setup is dealt again"
+    )]
+    Cheating {
+        /// The signer group.
+        group: String,
+        /// The party that deviated.
+        party: u16,
+        /// The check that failed.
+        reason: String,
+    },
+    /// The account's signer group was frozen by an earlier [`MpcError::Cheating`].
+    #[error(
+        "signer group {group:?} is frozen: party {party} deviated from the protocol in an \
+         earlier session ({reason}); deal the group's pair setup again"
+    )]
+    GroupFrozen {
+        /// The signer group.
+        group: String,
+        /// The party that deviated.
+        party: u16,
+        /// The check that failed.
+        reason: String,
+    },
     /// The protocol produced a signature that does not verify (never expected; fail closed).
     #[error("the combined signature does not verify")]
     InvalidSignature,

@@ -1,8 +1,9 @@
 //! [`KeyStore`]: every account of one party, validated from a key-share file
 //! ([`share_file`](crate::share_file)) and ready to sign.
 //!
-//! In memory the file's sharing holds: each ECDSA signer group's aux data is validated once
-//! and shared by its accounts ([`GroupAux`]), each account keeps only its core share.
+//! In memory the file's sharing holds: each ECDSA signer group's state is validated once and
+//! shared by its accounts (cggmp24's aux data, [`GroupAux`]; DKLs23's pair setup,
+//! [`Dkls23Group`]), each account keeps only its own share.
 //!
 //! Loading validates every share (cggmp24's and FROST's own checks plus ours) and fails
 //! closed on the first problem by account order. [`KeyStore::from_json`] reads the file's
@@ -15,12 +16,13 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
+use crate::dkls23::{Dkls23Group, Dkls23Key, Freeze};
 use crate::ecdsa::{EcdsaKey, GroupAux};
 use crate::ed25519::{Ed25519Key, EncodedShare};
 use crate::json::{self, Within};
 use crate::parallel::{Ordered, threads_for, try_map_ordered};
 use crate::share_file::{
-    AccountIdOnly, AccountIn, AccountShare, EcdsaGroup, Outline, SchemeShare, ShareFile,
+    AccountIdOnly, AccountIn, AccountShare, EcdsaGroup, Engine, Outline, SchemeShare, ShareFile,
     ShareFileError, ShareIn, check_header,
 };
 use crate::{DerivationPath, MAX_PARTIES, ThresholdKey};
@@ -31,34 +33,83 @@ fn part<'a>(json: &'a [u8], raw: &'a RawValue) -> (&'a [u8], Within<'a>) {
     (bytes, Within::new(json, bytes))
 }
 
-/// Checks a group's party count and its aux data for party `me`.
-fn check_group(id: &str, group: EcdsaGroup, me: u16) -> Result<GroupAux, ShareFileError> {
-    if group.parties < 2
-        || group.parties > MAX_PARTIES
-        || group.aux.N.len() != usize::from(group.parties)
-    {
-        return Err(ShareFileError::Header(format!(
-            "ECDSA group {id:?}: party count is inconsistent"
-        )));
-    }
-    GroupAux::new(group.aux, me)
-        .map_err(|e| ShareFileError::Header(format!("ECDSA group {id:?}: {e}")))
+/// One ECDSA signer group's checked state, shared by its accounts.
+#[derive(Clone)]
+enum GroupState {
+    Cggmp24(GroupAux),
+    Dkls23(Arc<Dkls23Group>),
 }
 
-/// The checked groups of a file: index by id, and each group's shared aux data.
+/// Checks a group of a file of `version` for party `me`: its party count, and its engine's
+/// state (cggmp24 aux data, or a DKLs23 pair setup and threshold) and nothing else.
+fn check_group(
+    id: &str,
+    group: EcdsaGroup,
+    me: u16,
+    version: u32,
+) -> Result<GroupState, ShareFileError> {
+    let bad = |why: &str| ShareFileError::Header(format!("ECDSA group {id:?}: {why}"));
+    if group.parties < 2 || group.parties > MAX_PARTIES {
+        return Err(bad("party count is inconsistent"));
+    }
+    match group {
+        EcdsaGroup {
+            engine: Engine::Cggmp24,
+            parties,
+            aux: Some(aux),
+            threshold: None,
+            pair_setup: None,
+        } => {
+            if aux.N.len() != usize::from(parties) {
+                return Err(bad("party count is inconsistent"));
+            }
+            GroupAux::new(aux, me)
+                .map(GroupState::Cggmp24)
+                .map_err(|e| bad(&e.to_string()))
+        }
+        EcdsaGroup {
+            engine: Engine::Dkls23,
+            parties,
+            aux: None,
+            threshold: Some(threshold),
+            pair_setup: Some(setup),
+        } => {
+            if version < 2 {
+                return Err(bad("DKLs23 groups need a version 2 file"));
+            }
+            Dkls23Group::new(id, me, threshold, parties, setup)
+                .map(|g| GroupState::Dkls23(Arc::new(g)))
+                .map_err(|e| bad(&e.to_string()))
+        }
+        EcdsaGroup {
+            engine: Engine::Cggmp24,
+            ..
+        } => Err(bad(
+            "a cggmp24 group has `aux` and no `threshold` or `pair_setup`",
+        )),
+        EcdsaGroup {
+            engine: Engine::Dkls23,
+            ..
+        } => Err(bad(
+            "a dkls23 group has `threshold` and `pair_setup` and no `aux`",
+        )),
+    }
+}
+
+/// The checked groups of a file: index by id, and each group's shared state.
 #[derive(Default)]
 struct Groups {
     index: BTreeMap<String, usize>,
-    aux: Vec<GroupAux>,
+    state: Vec<GroupState>,
 }
 
 impl Groups {
-    fn insert(&mut self, id: String, aux: GroupAux) {
-        match self.index.get(&id).and_then(|&i| self.aux.get_mut(i)) {
-            Some(slot) => *slot = aux,
+    fn insert(&mut self, id: String, state: GroupState) {
+        match self.index.get(&id).and_then(|&i| self.state.get_mut(i)) {
+            Some(slot) => *slot = state,
             None => {
-                self.index.insert(id, self.aux.len());
-                self.aux.push(aux);
+                self.index.insert(id, self.state.len());
+                self.state.push(state);
             }
         }
     }
@@ -94,11 +145,11 @@ fn account_key(
             .index
             .get(group)
             .ok_or_else(|| fail(format!("ECDSA group {group:?} is not in the file")))?;
-        let aux = groups
-            .aux
+        let state = groups
+            .state
             .get(index)
             .ok_or_else(|| fail(format!("ECDSA group {group:?} is not in the file")))?;
-        Ok::<_, ShareFileError>((index, aux))
+        Ok::<_, ShareFileError>((index, state))
     };
     let other_party = |i: u16| {
         fail(format!(
@@ -113,22 +164,57 @@ fn account_key(
         }
     };
     let engine = |e: crate::MpcError| fail(e.to_string());
+    let wrong_engine = |group: &str, state: &GroupState| {
+        fail(match state {
+            GroupState::Cggmp24(_) => {
+                format!("group {group:?} is cggmp24: the share needs `core` only")
+            }
+            GroupState::Dkls23(_) => {
+                format!("group {group:?} is dkls23: the share needs `dkls23` only")
+            }
+        })
+    };
+    let dkls23 = |group: &Arc<Dkls23Group>, share: &crate::dkls23::AccountShare| {
+        let public_key =
+            hex::decode(public_key).map_err(|_| fail("public_key is not hex".into()))?;
+        Dkls23Key::new(group, &public_key, share).map_err(engine)
+    };
     let key: Arc<dyn ThresholdKey> = match share {
-        AnyShare::Decoded(SchemeShare::EcdsaSecp256k1 { group, core }) => {
-            let (index, aux) = group_of(&group)?;
+        AnyShare::Decoded(SchemeShare::EcdsaSecp256k1 {
+            group,
+            core,
+            dkls23: d,
+        }) => {
+            let (index, state) = group_of(&group)?;
             group_index = Some(index);
-            if core.i != me {
-                return Err(other_party(core.i));
+            match (state, core, d) {
+                (GroupState::Cggmp24(aux), Some(core), None) => {
+                    if core.i != me {
+                        return Err(other_party(core.i));
+                    }
+                    Arc::new(EcdsaKey::with_group(*core, aux).map_err(engine)?)
+                }
+                (GroupState::Dkls23(g), None, Some(d)) => Arc::new(dkls23(g, &d)?),
+                (state, ..) => return Err(wrong_engine(&group, state)),
             }
-            Arc::new(EcdsaKey::with_group(*core, aux).map_err(engine)?)
         }
-        AnyShare::Raw(ShareIn::EcdsaSecp256k1 { group, core }) => {
-            let (index, aux) = group_of(&group)?;
+        AnyShare::Raw(ShareIn::EcdsaSecp256k1 {
+            group,
+            core,
+            dkls23: d,
+        }) => {
+            let (index, state) = group_of(&group)?;
             group_index = Some(index);
-            if core.i != me {
-                return Err(other_party(core.i));
+            match (state, core, d) {
+                (GroupState::Cggmp24(aux), Some(core), None) => {
+                    if core.i != me {
+                        return Err(other_party(core.i));
+                    }
+                    Arc::new(EcdsaKey::check_with_group(*core, aux).map_err(engine)?)
+                }
+                (GroupState::Dkls23(g), None, Some(d)) => Arc::new(dkls23(g, &d)?),
+                (state, ..) => return Err(wrong_engine(&group, state)),
             }
-            Arc::new(EcdsaKey::check_with_group(*core, aux).map_err(engine)?)
         }
         AnyShare::Decoded(SchemeShare::Ed25519 {
             parties,
@@ -179,8 +265,8 @@ fn unnamed(index: usize, bytes: &[u8], e: String) -> ShareFileError {
 pub struct KeyStore {
     party_index: u16,
     accounts: HashMap<String, Arc<dyn ThresholdKey>>,
-    /// Each ECDSA group's shared aux data and the number of accounts using it.
-    ecdsa_groups: BTreeMap<String, (GroupAux, usize)>,
+    /// Each ECDSA group's shared state and the number of accounts using it.
+    ecdsa_groups: BTreeMap<String, (GroupState, usize)>,
 }
 
 impl KeyStore {
@@ -195,8 +281,8 @@ impl KeyStore {
             let (bytes, at) = part(json, raw);
             let group: EcdsaGroup = json::decode_in(bytes, at)
                 .map_err(|e| ShareFileError::Malformed(format!("ECDSA group {id:?}: {e}")))?;
-            let aux = check_group(&id, group, me)?;
-            groups.insert(id, aux);
+            let state = check_group(&id, group, me, outline.version)?;
+            groups.insert(id, state);
         }
         let threads = threads_for(outline.accounts.len());
         let decoded = try_map_ordered(
@@ -220,8 +306,8 @@ impl KeyStore {
         let me = file.party_index;
         let mut groups = Groups::default();
         for (id, group) in file.ecdsa_groups {
-            let aux = check_group(&id, group, me)?;
-            groups.insert(id, aux);
+            let state = check_group(&id, group, me, file.version)?;
+            groups.insert(id, state);
         }
         let threads = threads_for(file.accounts.len());
         let decoded = try_map_ordered(
@@ -248,7 +334,7 @@ impl KeyStore {
         };
         let mut accounts: HashMap<String, Arc<dyn ThresholdKey>> =
             HashMap::with_capacity(decoded.ok.len());
-        let mut uses = vec![0usize; groups.aux.len()];
+        let mut uses = vec![0usize; groups.state.len()];
         for (id, key, group) in decoded.ok {
             if accounts.contains_key(&id) {
                 return Err(twice(id));
@@ -269,9 +355,9 @@ impl KeyStore {
                 e => e,
             });
         }
-        let Groups { index, aux } = groups;
-        let mut slots: Vec<Option<(GroupAux, usize)>> =
-            aux.into_iter().zip(uses).map(Some).collect();
+        let Groups { index, state } = groups;
+        let mut slots: Vec<Option<(GroupState, usize)>> =
+            state.into_iter().zip(uses).map(Some).collect();
         let ecdsa_groups = index
             .into_iter()
             .filter_map(|(id, i)| Some((id, slots.get_mut(i)?.take()?)))
@@ -295,12 +381,37 @@ impl KeyStore {
         }
     }
 
-    /// Accounts per ECDSA signer group of the file, by group id. Each group's aux data is held
+    /// Accounts per ECDSA signer group of the file, by group id. Each group's state is held
     /// once, whatever the count.
     pub fn ecdsa_groups(&self) -> BTreeMap<&str, usize> {
         self.ecdsa_groups
             .iter()
             .map(|(id, (_, n))| (id.as_str(), *n))
+            .collect()
+    }
+
+    /// The engine of each ECDSA signer group of the file, by group id.
+    pub fn ecdsa_engines(&self) -> BTreeMap<&str, Engine> {
+        self.ecdsa_groups
+            .iter()
+            .map(|(id, (state, _))| {
+                let engine = match state {
+                    GroupState::Cggmp24(_) => Engine::Cggmp24,
+                    GroupState::Dkls23(_) => Engine::Dkls23,
+                };
+                (id.as_str(), engine)
+            })
+            .collect()
+    }
+
+    /// The DKLs23 groups frozen by a cheating party since the store was loaded, by group id.
+    pub fn frozen_groups(&self) -> BTreeMap<&str, Freeze> {
+        self.ecdsa_groups
+            .iter()
+            .filter_map(|(id, (state, _))| match state {
+                GroupState::Dkls23(g) => g.frozen().map(|f| (id.as_str(), f.clone())),
+                GroupState::Cggmp24(_) => None,
+            })
             .collect()
     }
 
@@ -391,7 +502,8 @@ mod tests {
                     public_key: hex::encode(core.shared_public_key.to_bytes(true)),
                     share: SchemeShare::EcdsaSecp256k1 {
                         group: "g".into(),
-                        core: Box::new(core),
+                        core: Some(Box::new(core)),
+                        dkls23: None,
                     },
                 }
             })
@@ -400,7 +512,7 @@ mod tests {
             format: FORMAT.into(),
             version: VERSION,
             party_index: 0,
-            ecdsa_groups: BTreeMap::from([("g".to_owned(), EcdsaGroup { parties: 2, aux })]),
+            ecdsa_groups: BTreeMap::from([("g".to_owned(), EcdsaGroup::cggmp24(2, aux))]),
             accounts,
         };
         let json = serde_json::to_vec(&file).unwrap();
@@ -408,7 +520,9 @@ mod tests {
             KeyStore::from_json(&json).unwrap(),
             KeyStore::from_file(file).unwrap(),
         ] {
-            let (group, uses) = &store.ecdsa_groups["g"];
+            let (GroupState::Cggmp24(group), uses) = &store.ecdsa_groups["g"] else {
+                panic!("a cggmp24 group");
+            };
             assert_eq!(*uses, 5);
             assert_eq!(Arc::strong_count(group.aux()), 1 + 5);
             assert_eq!(store.ecdsa_groups(), BTreeMap::from([("g", 5)]));

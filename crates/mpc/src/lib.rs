@@ -7,6 +7,8 @@
 //!
 //! - [`ecdsa`]: ECDSA secp256k1 with `cggmp24` (t-of-n, non-hardened BIP32/SLIP-10 derivation,
 //!   full interactive signing, low-s signatures with a recovery id);
+//! - [`dkls23`]: ECDSA secp256k1 with DKLs23 (three rounds, OT-based; the same keys, paths and
+//!   signatures as `ecdsa`, the pairwise OT state held once per signer group);
 //! - [`ed25519`]: Ed25519 with ZF `frost-ed25519` (RFC 9591).
 //!
 //! Both implement [`ThresholdKey`]; the service sees only that trait, so another engine can join
@@ -20,6 +22,7 @@
 //! validated into keys).
 
 pub mod channel;
+pub mod dkls23;
 pub mod ecdsa;
 pub mod ed25519;
 mod error;
@@ -40,4 +43,4 @@ pub use key_store::KeyStore;
 pub use path::DerivationPath;
 pub use scheme::{EcdsaHash, Scheme, SignData, Signature};
 pub use session::{MAX_PAYLOAD_BYTES, MAX_WIRE_MESSAGE_BYTES, MessageIo, Session, WireMessage};
-pub use share_file::ShareFileError;
+pub use share_file::{Engine, ShareFileError};

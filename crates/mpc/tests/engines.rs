@@ -3,10 +3,8 @@
 //! signature checked with an independent verifier (k256, ed25519-dalek). Every party's key is
 //! loaded through its key-share file and `KeyStore::from_json`, as the service loads keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::Duration;
 
 use cggmp24::PregeneratedPrimes;
 use cggmp24::security_level::SecurityLevel128;
@@ -16,9 +14,12 @@ use sigil_mpc::ecdsa::EcdsaKey;
 use sigil_mpc::ed25519::identifier;
 use sigil_mpc::share_file::{AccountShare, EcdsaGroup, FORMAT, SchemeShare, ShareFile, VERSION};
 use sigil_mpc::{
-    DerivationPath, EcdsaHash, KeyStore, MessageIo, MpcError, Session, SignData, Signature,
-    ThresholdKey, WireMessage,
+    DerivationPath, EcdsaHash, KeyStore, MpcError, Session, SignData, Signature, ThresholdKey,
+    WireMessage,
 };
+
+mod common;
+use common::{Tamper, run, same_session};
 
 fn fixture_primes(n: usize) -> Vec<PregeneratedPrimes<SecurityLevel128>> {
     let path = sigil_testkit::TEST_PRIMES;
@@ -80,10 +81,11 @@ fn ecdsa_keys(n: u16, t: u16) -> Vec<Arc<dyn ThresholdKey>> {
         .zip(cores)
         .zip(aux)
         .map(|((i, core), aux)| {
-            let groups = BTreeMap::from([("g".to_owned(), EcdsaGroup { parties: n, aux })]);
+            let groups = BTreeMap::from([("g".to_owned(), EcdsaGroup::cggmp24(n, aux))]);
             let share = SchemeShare::EcdsaSecp256k1 {
                 group: "g".into(),
-                core: Box::new(core),
+                core: Some(Box::new(core)),
+                dkls23: None,
             };
             share_file(i, groups, share, &public)
         })
@@ -139,93 +141,6 @@ fn engine_keys_built_directly_equal_the_loaded_ones() {
         let public = key.public_key(&DerivationPath::root()).unwrap();
         assert_eq!(public.bytes, core.shared_public_key.to_bytes(true).to_vec());
     }
-}
-
-type Tamper = Arc<dyn Fn(&mut WireMessage) + Send + Sync>;
-
-/// In-memory network: each party's outgoing messages go to the addressed parties' inboxes.
-/// A `tamper` hook may rewrite messages in flight.
-struct LocalIo {
-    me: u16,
-    inbox: Receiver<WireMessage>,
-    peers: HashMap<u16, Sender<WireMessage>>,
-    tamper: Option<Tamper>,
-}
-
-impl MessageIo for LocalIo {
-    fn send(&mut self, mut msg: WireMessage) -> Result<(), MpcError> {
-        assert_eq!(msg.from, self.me);
-        if let Some(t) = &self.tamper {
-            t(&mut msg);
-        }
-        for (&p, tx) in &self.peers {
-            if msg.to.is_none() || msg.to == Some(p) {
-                let _ = tx.send(msg.clone());
-            }
-        }
-        Ok(())
-    }
-    fn recv(&mut self) -> Result<WireMessage, MpcError> {
-        self.inbox
-            .recv_timeout(Duration::from_secs(60))
-            .map_err(|e| MpcError::Channel(e.to_string()))
-    }
-}
-
-fn run(
-    keys: &[Arc<dyn ThresholdKey>],
-    sessions: Vec<Session>,
-    tamper: Option<Tamper>,
-) -> Vec<Result<Signature, MpcError>> {
-    let parties = sessions[0].parties.clone();
-    let (txs, rxs): (HashMap<u16, _>, HashMap<u16, _>) = parties
-        .iter()
-        .map(|&p| {
-            let (tx, rx) = channel();
-            ((p, tx), (p, rx))
-        })
-        .unzip();
-    let mut rxs = rxs;
-    let handles: Vec<_> = parties
-        .iter()
-        .zip(sessions)
-        .map(|(&p, session)| {
-            let key = keys[usize::from(p)].clone();
-            let mut io = LocalIo {
-                me: p,
-                inbox: rxs.remove(&p).unwrap(),
-                peers: txs
-                    .iter()
-                    .filter(|(q, _)| **q != p)
-                    .map(|(q, t)| (*q, t.clone()))
-                    .collect(),
-                tamper: if p == parties[0] {
-                    tamper.clone()
-                } else {
-                    None
-                },
-            };
-            std::thread::spawn(move || key.sign(&session, &mut io))
-        })
-        .collect();
-    drop(txs);
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
-}
-
-fn same_session(parties: &[u16], path: &str, data: SignData) -> Vec<Session> {
-    parties
-        .iter()
-        .map(|_| {
-            Session::new(
-                "sess-1",
-                "acct",
-                parties.to_vec(),
-                path.parse().unwrap(),
-                data.clone(),
-            )
-            .unwrap()
-        })
-        .collect()
 }
 
 #[test]

@@ -68,7 +68,8 @@ fn many_accounts() -> Value {
                 public_key: hex::encode(core.shared_public_key.to_bytes(true)),
                 share: SchemeShare::EcdsaSecp256k1 {
                     group: "g".into(),
-                    core: Box::new(core),
+                    core: Some(Box::new(core)),
+                    dkls23: None,
                 },
             });
         }
@@ -79,10 +80,7 @@ fn many_accounts() -> Value {
         party_index: 0,
         ecdsa_groups: BTreeMap::from([(
             "g".to_owned(),
-            EcdsaGroup {
-                parties: 2,
-                aux: aux.swap_remove(0),
-            },
+            EcdsaGroup::cggmp24(2, aux.swap_remove(0)),
         )]),
         accounts,
     };
@@ -232,9 +230,9 @@ fn many_accounts_load_share_one_aux_and_bad_ones_are_named() {
     });
     assert!(e.contains("party count is inconsistent"), "{e}");
     let e = refused(&|v| {
-        v["version"] = 2.into();
+        v["version"] = 3.into();
     });
-    assert!(e.contains("version 2 is not supported"), "{e}");
+    assert!(e.contains("version 3 is not supported"), "{e}");
 }
 
 #[test]

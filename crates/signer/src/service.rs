@@ -213,7 +213,8 @@ fn mpc_status(e: MpcError) -> Status {
         MpcError::InvalidRequest(_) | MpcError::BadMessage { .. } => {
             Status::invalid_argument(e.to_string())
         }
-        MpcError::Protocol(_) => Status::aborted(e.to_string()),
+        MpcError::Protocol(_) | MpcError::Cheating { .. } => Status::aborted(e.to_string()),
+        MpcError::GroupFrozen { .. } => Status::failed_precondition(e.to_string()),
         MpcError::Channel(_) => Status::cancelled(e.to_string()),
         MpcError::InvalidSignature => Status::internal(e.to_string()),
     }

@@ -309,7 +309,7 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
         let id = group_id(&aux[0]);
         for (file, aux) in shares.iter_mut().zip(aux) {
             file.ecdsa_groups
-                .insert(id.clone(), EcdsaGroup { parties: n, aux });
+                .insert(id.clone(), EcdsaGroup::cggmp24(n, aux));
         }
         Some(id)
     } else {
@@ -507,7 +507,8 @@ fn split_ecdsa(
             public_key: public_hex.clone(),
             share: SchemeShare::EcdsaSecp256k1 {
                 group: group.to_owned(),
-                core: Box::new(core),
+                core: Some(Box::new(core)),
+                dkls23: None,
             },
         })
         .collect();
