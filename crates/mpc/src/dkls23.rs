@@ -700,6 +700,7 @@ pub mod dealer {
 
     use super::{AccountShare, K, PairSetup};
     use crate::MpcError;
+    use crate::share_file::{self, EcdsaGroup, SchemeShare, ShareFile};
 
     /// Deals a t-of-n group's pair setups, one per party (index = Sigil party index). The
     /// library deals them alongside a key; that key is random and dropped (zeroized), only
@@ -773,5 +774,57 @@ pub mod dealer {
                 }
             })
             .collect())
+    }
+
+    /// One account for [`share_files`]: its id, secret key and chain code.
+    pub struct Account<'a> {
+        /// The account id.
+        pub id: &'a str,
+        /// The account key.
+        pub secret: &'a SecretScalar<Secp256k1>,
+        /// Its SLIP-10 chain code.
+        pub chain_code: [u8; 32],
+    }
+
+    /// Every party's key-share file (version 2) of one t-of-n DKLs23 group `group` holding
+    /// `accounts`: one pair setup dealt for the group, each account split on its own.
+    pub fn share_files(
+        group: &str,
+        threshold: u16,
+        parties: u16,
+        accounts: &[Account<'_>],
+    ) -> Result<Vec<ShareFile>, MpcError> {
+        let mut files: Vec<ShareFile> = pair_setups(threshold, parties)?
+            .into_iter()
+            .zip(0..)
+            .map(|(setup, party_index)| ShareFile {
+                format: share_file::FORMAT.into(),
+                version: share_file::VERSION,
+                party_index,
+                ecdsa_groups: [(
+                    group.to_owned(),
+                    EcdsaGroup::dkls23(parties, threshold, setup),
+                )]
+                .into(),
+                accounts: Vec::with_capacity(accounts.len()),
+            })
+            .collect();
+        for account in accounts {
+            let public =
+                hex::encode((Point::<Secp256k1>::generator() * account.secret).to_bytes(true));
+            let shares = split(account.secret, account.chain_code, threshold, parties)?;
+            for (file, share) in files.iter_mut().zip(shares) {
+                file.accounts.push(share_file::AccountShare {
+                    account_id: account.id.to_owned(),
+                    public_key: public.clone(),
+                    share: SchemeShare::EcdsaSecp256k1 {
+                        group: group.to_owned(),
+                        core: None,
+                        dkls23: Some(share),
+                    },
+                });
+            }
+        }
+        Ok(files)
     }
 }

@@ -14,7 +14,7 @@ use cggmp24::supported_curves::Secp256k1;
 use dkls23_core::protocols::signing::TransmitPhase1to2;
 use k256::ecdsa::{RecoveryId, VerifyingKey, signature::hazmat::PrehashVerifier};
 use sigil_mpc::dkls23::dealer;
-use sigil_mpc::share_file::{AccountShare, EcdsaGroup, FORMAT, SchemeShare, ShareFile, VERSION};
+use sigil_mpc::share_file::ShareFile;
 use sigil_mpc::{
     DerivationPath, EcdsaHash, Engine, KeyStore, MpcError, Session, SignData, Signature,
     ThresholdKey, WireMessage,
@@ -32,50 +32,24 @@ fn stores(t: u16, n: u16, accounts: &[&str]) -> Vec<KeyStore> {
 }
 
 fn files(t: u16, n: u16, accounts: &[&str]) -> Vec<ShareFile> {
-    let setups = dealer::pair_setups(t, n).unwrap();
-    let mut files: Vec<ShareFile> = setups
-        .into_iter()
-        .enumerate()
-        .map(|(i, setup)| ShareFile {
-            format: FORMAT.into(),
-            version: VERSION,
-            party_index: u16::try_from(i).unwrap(),
-            ecdsa_groups: BTreeMap::from([("d".to_owned(), EcdsaGroup::dkls23(n, t, setup))]),
-            accounts: Vec::new(),
+    let secrets: Vec<SecretScalar<Secp256k1>> = accounts
+        .iter()
+        .map(|_| SecretScalar::random(&mut rand_core::OsRng))
+        .collect();
+    let accounts: Vec<dealer::Account<'_>> = accounts
+        .iter()
+        .zip(&secrets)
+        .map(|(id, secret)| {
+            let mut chain_code = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut chain_code);
+            dealer::Account {
+                id,
+                secret,
+                chain_code,
+            }
         })
         .collect();
-    for id in accounts {
-        let secret = SecretScalar::<Secp256k1>::random(&mut rand_core::OsRng);
-        let mut chain_code = [0u8; 32];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut chain_code);
-        add_account(&mut files, id, &secret, chain_code, t);
-    }
-    files
-}
-
-fn add_account(
-    files: &mut [ShareFile],
-    id: &str,
-    secret: &SecretScalar<Secp256k1>,
-    chain_code: [u8; 32],
-    t: u16,
-) {
-    let n = u16::try_from(files.len()).unwrap();
-    let public = cggmp24::generic_ec::Point::<Secp256k1>::generator() * secret;
-    for (file, share) in files
-        .iter_mut()
-        .zip(dealer::split(secret, chain_code, t, n).unwrap())
-    {
-        file.accounts.push(AccountShare {
-            account_id: (*id).into(),
-            public_key: hex::encode(public.to_bytes(true)),
-            share: SchemeShare::EcdsaSecp256k1 {
-                group: "d".into(),
-                core: None,
-                dkls23: Some(share),
-            },
-        });
-    }
+    dealer::share_files("d", t, n, &accounts).unwrap()
 }
 
 fn keys(stores: &[KeyStore], account: &str) -> Vec<Arc<dyn ThresholdKey>> {
@@ -156,8 +130,12 @@ fn keys_and_child_keys_equal_cggmp24s_for_the_same_secret_and_chain_code() {
         .generate_core_shares(&mut rand_core::OsRng)
         .unwrap();
     let chain_code = cores[0].chain_code.unwrap();
-    let mut files = files(2, 3, &[]);
-    add_account(&mut files, "moved", &secret, chain_code, 2);
+    let account = dealer::Account {
+        id: "moved",
+        secret: &secret,
+        chain_code,
+    };
+    let files = dealer::share_files("d", 2, 3, &[account]).unwrap();
     let store = KeyStore::from_json(&serde_json::to_vec(&files[1]).unwrap()).unwrap();
     let dkls = store.get("moved").unwrap();
     for path in ["m", "m/0", "m/0/7", "m/44/60/0/0/5", "m/2147483647"] {

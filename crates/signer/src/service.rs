@@ -207,13 +207,30 @@ fn sign_data(scheme: Scheme, start: &pb::Start) -> Result<SignData, Status> {
     }
 }
 
-/// Maps an engine error to the status the caller sees.
+/// Maps an engine error to the status the caller sees. A co-signer caught cheating (which
+/// freezes its signer group) is also logged at error level, once per freeze: the
+/// `signer_group_frozen` event operators alert on (parent-agent counts it).
 fn mpc_status(e: MpcError) -> Status {
     match e {
         MpcError::InvalidRequest(_) | MpcError::BadMessage { .. } => {
             Status::invalid_argument(e.to_string())
         }
-        MpcError::Protocol(_) | MpcError::Cheating { .. } => Status::aborted(e.to_string()),
+        MpcError::Cheating {
+            ref group,
+            party,
+            ref reason,
+        } => {
+            tracing::error!(
+                event = "signer_group_frozen",
+                group = %group,
+                party,
+                reason = %reason,
+                "a co-signer deviated from the protocol: every account of its signer group is \
+                 refused until the group's pair setup is dealt again"
+            );
+            Status::aborted(e.to_string())
+        }
+        MpcError::Protocol(_) => Status::aborted(e.to_string()),
         MpcError::GroupFrozen { .. } => Status::failed_precondition(e.to_string()),
         MpcError::Channel(_) => Status::cancelled(e.to_string()),
         MpcError::InvalidSignature => Status::internal(e.to_string()),
