@@ -105,8 +105,8 @@ pub struct Dkls23Group {
 
 /// The library's index of Sigil party `i`.
 fn dkls_index(i: u16) -> Result<PartyIndex, MpcError> {
-    u8::try_from(i + 1)
-        .ok()
+    i.checked_add(1)
+        .and_then(|i| u8::try_from(i).ok())
         .and_then(|i| PartyIndex::new(i).ok())
         .ok_or_else(|| MpcError::InvalidRequest(format!("party index {i} is out of range")))
 }
@@ -194,9 +194,9 @@ impl Dkls23Group {
             threshold,
             parties,
             session_id,
-            zero_share: setup.zero_share.clone(),
-            mul_senders: setup.mul_senders.clone(),
-            mul_receivers: setup.mul_receivers.clone(),
+            zero_share: setup.zero_share,
+            mul_senders: setup.mul_senders,
+            mul_receivers: setup.mul_receivers,
             frozen: OnceLock::new(),
         })
     }

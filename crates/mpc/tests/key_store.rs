@@ -429,3 +429,30 @@ fn ed25519_fast_decoding_agrees_with_frost() {
         }
     }
 }
+
+#[test]
+fn version_1_files_load_as_cggmp24_and_version_2_names_the_engine() {
+    let v2 = many_accounts();
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["ecdsa_groups"]["g"]["engine"], "cggmp24");
+    // A version-1 file, as key-gen wrote it before DKLs23: no `engine` field.
+    let mut v1 = v2.clone();
+    v1["version"] = 1.into();
+    v1["ecdsa_groups"]["g"]
+        .as_object_mut()
+        .unwrap()
+        .remove("engine");
+    let (old, new) = (load(&v1).unwrap(), load(&v2).unwrap());
+    assert_eq!(old.len(), ACCOUNTS);
+    assert_eq!(old.ecdsa_engines(), new.ecdsa_engines());
+    assert_eq!(old.ecdsa_engines()["g"], sigil_mpc::Engine::Cggmp24);
+    let root = DerivationPath::root();
+    for id in ["acct-0", "acct-9", "acct-398"] {
+        let (a, b) = (old.get(id).unwrap(), new.get(id).unwrap());
+        assert_eq!(a.public_key(&root).unwrap(), b.public_key(&root).unwrap());
+    }
+    // A version-1 file cannot name the DKLs23 engine.
+    let mut bad = v1;
+    bad["ecdsa_groups"]["g"]["engine"] = "dkls23".into();
+    assert!(load(&bad).is_err());
+}
