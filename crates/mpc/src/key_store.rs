@@ -14,6 +14,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use cggmp24::IncompleteKeyShare;
+use cggmp24::key_share::DirtyIncompleteKeyShare;
+use cggmp24::supported_curves::Secp256k1;
 use serde_json::value::RawValue;
 
 use crate::dkls23::{Dkls23Group, Dkls23Key, Freeze};
@@ -115,6 +118,30 @@ impl Groups {
     }
 }
 
+/// A cggmp24 core share as either path decoded it.
+enum EcdsaCore {
+    /// Validated by cggmp24's decoder.
+    Valid(Box<IncompleteKeyShare<Secp256k1>>),
+    /// Decoded only; [`EcdsaKey::check_with_group`] validates it.
+    Unchecked(Box<DirtyIncompleteKeyShare<Secp256k1>>),
+}
+
+impl EcdsaCore {
+    fn party(&self) -> u16 {
+        match self {
+            EcdsaCore::Valid(c) => c.i,
+            EcdsaCore::Unchecked(c) => c.i,
+        }
+    }
+
+    fn key(self, aux: &GroupAux) -> Result<EcdsaKey, crate::MpcError> {
+        match self {
+            EcdsaCore::Valid(c) => EcdsaKey::with_group(*c, aux),
+            EcdsaCore::Unchecked(c) => EcdsaKey::check_with_group(*c, aux),
+        }
+    }
+}
+
 /// A validated account: its id, its key, and the index of its ECDSA group.
 type Loaded = (String, Arc<dyn ThresholdKey>, Option<usize>);
 
@@ -174,48 +201,40 @@ fn account_key(
             }
         })
     };
-    let dkls23 = |group: &Arc<Dkls23Group>, share: &crate::dkls23::AccountShare| {
-        let public_key =
-            hex::decode(public_key).map_err(|_| fail("public_key is not hex".into()))?;
-        Dkls23Key::new(group, &public_key, share).map_err(engine)
+    // An ECDSA share in its group's engine: a cggmp24 core share (its party index, and how
+    // it becomes a key) or a DKLs23 share, whichever the group's engine takes.
+    let mut ecdsa = |group: &str,
+                     core: Option<EcdsaCore>,
+                     d: Option<crate::dkls23::AccountShare>|
+     -> Result<Arc<dyn ThresholdKey>, ShareFileError> {
+        let (index, state) = group_of(group)?;
+        group_index = Some(index);
+        Ok(match (state, core, d) {
+            (GroupState::Cggmp24(aux), Some(core), None) => {
+                if core.party() != me {
+                    return Err(other_party(core.party()));
+                }
+                Arc::new(core.key(aux).map_err(engine)?)
+            }
+            (GroupState::Dkls23(g), None, Some(d)) => {
+                let public_key =
+                    hex::decode(public_key).map_err(|_| fail("public_key is not hex".into()))?;
+                Arc::new(Dkls23Key::new(g, &public_key, &d).map_err(engine)?)
+            }
+            (state, ..) => return Err(wrong_engine(group, state)),
+        })
     };
     let key: Arc<dyn ThresholdKey> = match share {
         AnyShare::Decoded(SchemeShare::EcdsaSecp256k1 {
             group,
             core,
             dkls23: d,
-        }) => {
-            let (index, state) = group_of(&group)?;
-            group_index = Some(index);
-            match (state, core, d) {
-                (GroupState::Cggmp24(aux), Some(core), None) => {
-                    if core.i != me {
-                        return Err(other_party(core.i));
-                    }
-                    Arc::new(EcdsaKey::with_group(*core, aux).map_err(engine)?)
-                }
-                (GroupState::Dkls23(g), None, Some(d)) => Arc::new(dkls23(g, &d)?),
-                (state, ..) => return Err(wrong_engine(&group, state)),
-            }
-        }
+        }) => ecdsa(&group, core.map(EcdsaCore::Valid), d)?,
         AnyShare::Raw(ShareIn::EcdsaSecp256k1 {
             group,
             core,
             dkls23: d,
-        }) => {
-            let (index, state) = group_of(&group)?;
-            group_index = Some(index);
-            match (state, core, d) {
-                (GroupState::Cggmp24(aux), Some(core), None) => {
-                    if core.i != me {
-                        return Err(other_party(core.i));
-                    }
-                    Arc::new(EcdsaKey::check_with_group(*core, aux).map_err(engine)?)
-                }
-                (GroupState::Dkls23(g), None, Some(d)) => Arc::new(dkls23(g, &d)?),
-                (state, ..) => return Err(wrong_engine(&group, state)),
-            }
-        }
+        }) => ecdsa(&group, core.map(EcdsaCore::Unchecked), d)?,
         AnyShare::Decoded(SchemeShare::Ed25519 {
             parties,
             key_package,
