@@ -827,4 +827,32 @@ pub mod dealer {
         }
         Ok(files)
     }
+
+    /// [`share_files`] for new accounts `ids`, each with a random key and chain code (tests,
+    /// benchmarks, fuzzing).
+    pub fn random_share_files(
+        group: &str,
+        threshold: u16,
+        parties: u16,
+        ids: &[&str],
+    ) -> Result<Vec<ShareFile>, MpcError> {
+        let secrets: Vec<SecretScalar<Secp256k1>> = ids
+            .iter()
+            .map(|_| SecretScalar::random(&mut rand_core::OsRng))
+            .collect();
+        let accounts: Vec<Account<'_>> = ids
+            .iter()
+            .zip(&secrets)
+            .map(|(id, secret)| {
+                let mut chain_code = [0u8; 32];
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut chain_code);
+                Account {
+                    id,
+                    secret,
+                    chain_code,
+                }
+            })
+            .collect();
+        share_files(group, threshold, parties, &accounts)
+    }
 }

@@ -32,24 +32,7 @@ fn stores(t: u16, n: u16, accounts: &[&str]) -> Vec<KeyStore> {
 }
 
 fn files(t: u16, n: u16, accounts: &[&str]) -> Vec<ShareFile> {
-    let secrets: Vec<SecretScalar<Secp256k1>> = accounts
-        .iter()
-        .map(|_| SecretScalar::random(&mut rand_core::OsRng))
-        .collect();
-    let accounts: Vec<dealer::Account<'_>> = accounts
-        .iter()
-        .zip(&secrets)
-        .map(|(id, secret)| {
-            let mut chain_code = [0u8; 32];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut chain_code);
-            dealer::Account {
-                id,
-                secret,
-                chain_code,
-            }
-        })
-        .collect();
-    dealer::share_files("d", t, n, &accounts).unwrap()
+    dealer::random_share_files("d", t, n, accounts).unwrap()
 }
 
 fn keys(stores: &[KeyStore], account: &str) -> Vec<Arc<dyn ThresholdKey>> {

@@ -9,8 +9,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cggmp24::generic_ec::SecretScalar;
-use cggmp24::supported_curves::Secp256k1;
 use sigil_mpc::dkls23::dealer;
 use sigil_mpc::{
     DerivationPath, KeyStore, MessageIo, MpcError, PublicKey, Scheme, Session, Signature,
@@ -84,20 +82,7 @@ impl Write for Captured {
 }
 
 fn group(id: &str, accounts: &[&str]) -> Vec<sigil_mpc::share_file::ShareFile> {
-    let secrets: Vec<SecretScalar<Secp256k1>> = accounts
-        .iter()
-        .map(|_| SecretScalar::random(&mut rand_core::OsRng))
-        .collect();
-    let accounts: Vec<dealer::Account<'_>> = accounts
-        .iter()
-        .zip(&secrets)
-        .map(|(id, secret)| dealer::Account {
-            id,
-            secret,
-            chain_code: [7; 32],
-        })
-        .collect();
-    dealer::share_files(id, 2, 2, &accounts).unwrap()
+    dealer::random_share_files(id, 2, 2, accounts).unwrap()
 }
 
 fn store(mut files: Vec<sigil_mpc::share_file::ShareFile>) -> KeyStore {
