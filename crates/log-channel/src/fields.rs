@@ -21,7 +21,7 @@ use tracing::field::{Field, Visit};
 /// | names | what they carry |
 /// |---|---|
 /// | `event`, `step`, `phase`, `decision`, `outcome`, `reason`, `error`, `detail`, `code`, `status`, `signal` | what happened and why (error texts are built never to contain secrets, invariant 1) |
-/// | `account_id`, `session_id`, `request_id`, `key_id`, `execution_id`, `scheme`, `path`, `party`, `party_index`, `parties`, `threshold`, `round` | public identifiers of a signing session, account or KMS call; `path` is the public BIP-32 derivation path |
+/// | `account_id`, `session_id`, `request_id`, `key_id`, `execution_id`, `scheme`, `path`, `party`, `party_index`, `parties`, `threshold`, `round`, `group` | public identifiers of a signing session, account or KMS call; `path` is the public BIP-32 derivation path; `group` is an ECDSA signer group's id (the key-share file's `ecdsa_groups` key, an operator-chosen name; parent-agent counts `signer_group_frozen` lines by it) |
 /// | `count`, `accounts`, `bytes`, `bytes_upstream`, `bytes_downstream`, `attempt`, `retries`, `dropped`, `shipped`, `redacted`, `limit`, `capacity`, `open_connections`, `rejected_total`, `cached` | counts and sizes |
 /// | `elapsed_ms`, `duration_ms`, `timeout_ms`, `deadline`, `drain_timeout`, `idle` | timings |
 /// | `sha256`, `sha384`, `pcr0`, `pcr1`, `pcr2`, `pcr8`, `digest`, `module_id` | digests and measurements (of ciphertexts, images, documents — never of a secret small enough to brute-force) |
@@ -56,6 +56,7 @@ pub const ALLOWED_FIELDS: &[&str] = &[
     "error",
     "event",
     "execution_id",
+    "group",
     "handler",
     "idle",
     "key_id",
@@ -318,6 +319,8 @@ mod tests {
         for name in ALLOWED_FIELDS {
             assert!(is_allowed(name));
         }
+        // The signer's `signer_group_frozen` line names its group; parent-agent counts by it.
+        assert!(is_allowed("group"));
         for name in [
             "secret",
             "key",

@@ -3,6 +3,12 @@
 //! `sigil-log-channel`) is re-emitted on stdout as one JSON line with `"source":"enclave"`
 //! (journald keeps it), and appended to a size-bounded rotating file.
 //!
+//! One kind of line is also acted on ([`observe`]): the signer's `signer_group_frozen` (a
+//! co-signer was caught cheating and every account of a DKLs23 signer group is refused from
+//! now on) is counted in `sigil_enclave_signer_group_freezes_total{group}` and reported again
+//! at error level in parent-agent's own log (`enclave_signer_group_frozen`), so alerting on
+//! parent-agent's metrics or its error lines sees it without parsing the enclave's lines.
+//!
 //! Rotation is by size: when `FILE` would pass `max_file_bytes`, `FILE.N-1` → `FILE.N`, …,
 //! `FILE` → `FILE.1`, and a new `FILE` starts; at most `keep_files` old files remain. Written
 //! here rather than taken from a crate because the only size-rotating crates pull a date
@@ -14,9 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use sigil_log_channel::Receiver;
 use sigil_transport::Listener;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::config::LogsConfig;
 use crate::observe::metrics::Metrics;
@@ -116,6 +123,7 @@ pub async fn run(listener: Listener, cfg: LogsConfig, metrics: Arc<Metrics>) {
     };
     let lines = receiver.run(move |line| {
         metrics.enclave_log_lines("accepted", 1);
+        observe(&line.value, &line.peer, &metrics);
         let mut value = line.value;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("source".into(), "enclave".into());
@@ -136,9 +144,64 @@ pub async fn run(listener: Listener, cfg: LogsConfig, metrics: Arc<Metrics>) {
     tokio::join!(refusals, lines);
 }
 
+/// The `event` of the signer's line for a frozen signer group (`sigil-signer`'s
+/// `mpc_status`).
+pub const SIGNER_GROUP_FROZEN: &str = "signer_group_frozen";
+
+/// Acts on one enclave line beyond keeping it: a [`SIGNER_GROUP_FROZEN`] line is counted by
+/// its group and reported at error level as `enclave_signer_group_frozen`, with the group,
+/// party and reason as the line gives them (the enclave's allow-listed fields, capped in
+/// length by the log channel; the label is checked and capped by the metric).
+pub fn observe(line: &Value, peer: &str, metrics: &Metrics) {
+    let field = |name: &str| line.get("fields").and_then(|f| f.get(name));
+    if field("event").and_then(Value::as_str) != Some(SIGNER_GROUP_FROZEN) {
+        return;
+    }
+    let group = field("group").and_then(Value::as_str);
+    let label = metrics.signer_group_freeze(group);
+    let text = |name: &str| match field(name) {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    error!(
+        event = "enclave_signer_group_frozen",
+        group = group.unwrap_or_default(),
+        label = %label,
+        party = %text("party"),
+        reason = %text("reason"),
+        peer,
+        "the enclave froze a signer group: a co-signer deviated from the protocol, and every \
+         account of the group is refused until its pair setup is dealt again"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_signers_freeze_line_counts() {
+        let m = Metrics::new();
+        let line = |v: serde_json::Value| observe(&v, "vsock://16:1", &m);
+        line(serde_json::json!({"level": "ERROR", "fields": {
+            "event": "signer_group_frozen", "group": "hot", "party": 1, "reason": "r"}}));
+        // The group as the enclave's allow-list left it when it was not allowed.
+        line(
+            serde_json::json!({"fields": {"event": "signer_group_frozen", "group": "<redacted>"}}),
+        );
+        line(serde_json::json!({"fields": {"event": "signer_group_frozen"}}));
+        // Not the signer's event: another event, the name outside `fields`, or not a string.
+        line(serde_json::json!({"fields": {"event": "session_failed", "group": "hot"}}));
+        line(serde_json::json!({"event": "signer_group_frozen", "group": "hot"}));
+        line(serde_json::json!({"fields": {"event": ["signer_group_frozen"], "group": "hot"}}));
+        line(serde_json::json!({"message": "signer_group_frozen"}));
+        assert_eq!(m.signer_group_freezes("hot"), 1);
+        assert_eq!(
+            m.signer_group_freezes(crate::observe::metrics::FREEZE_GROUP_INVALID),
+            2
+        );
+    }
 
     #[test]
     fn rotates_by_size_and_keeps_n() {

@@ -1,5 +1,9 @@
 //! parent-agent's Prometheus metrics. No label carries a secret: routes are listen
-//! addresses, decisions and reasons are fixed codes.
+//! addresses, decisions and reasons are fixed codes, signer groups are the operator's group
+//! ids (checked and capped, see [`Metrics::signer_group_freeze`]).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -46,6 +50,28 @@ struct StepLabels {
 struct OutcomeLabels {
     outcome: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabels {
+    group: String,
+}
+
+/// The most signer groups `sigil_enclave_signer_group_freezes_total` labels by name; freezes
+/// of any further group count under [`FREEZE_GROUP_OTHER`]. Groups are few and defined by the
+/// operator, but the group id arrives on a log line, and a series per value must not grow
+/// without bound whatever those lines say.
+pub const MAX_FREEZE_GROUPS: usize = 32;
+
+/// The `group` label of freezes beyond the first [`MAX_FREEZE_GROUPS`] groups.
+pub const FREEZE_GROUP_OTHER: &str = "<other>";
+
+/// The `group` label of a freeze line whose group id is missing, redacted or not a plausible
+/// id (1 to [`MAX_FREEZE_GROUP_BYTES`] bytes of `A-Z a-z 0-9 . _ - : @ /`). No group id can be
+/// spelt like this label or [`FREEZE_GROUP_OTHER`].
+pub const FREEZE_GROUP_INVALID: &str = "<invalid>";
+
+/// The longest group id used as a label.
+pub const MAX_FREEZE_GROUP_BYTES: usize = 64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabels {
@@ -162,6 +188,10 @@ pub struct Metrics {
     enclave_log_dropped: Gauge,
     /// Log lines received from the enclave, and those refused (malformed or too long).
     enclave_log_lines: Family<OutcomeLabels, Counter>,
+    /// Signer group freezes the enclave reported, by group.
+    signer_group_freezes: Family<GroupLabels, Counter>,
+    /// The groups labelled by name so far (at most [`MAX_FREEZE_GROUPS`]).
+    freeze_groups: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -287,6 +317,12 @@ impl Metrics {
             "Log lines received from the enclave by outcome (accepted, refused)",
             enclave_log_lines.clone(),
         );
+        let signer_group_freezes = Family::<GroupLabels, Counter>::default();
+        registry.register(
+            "enclave_signer_group_freezes",
+            "Signer groups the enclave froze because a co-signer was caught cheating (its signer_group_frozen log lines), by group",
+            signer_group_freezes.clone(),
+        );
         Metrics {
             registry,
             connections,
@@ -304,6 +340,8 @@ impl Metrics {
             phase,
             enclave_log_dropped,
             enclave_log_lines,
+            signer_group_freezes,
+            freeze_groups: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -384,6 +422,51 @@ impl Metrics {
         self.enclave_log_lines
             .get_or_create(&OutcomeLabels { outcome })
             .inc_by(n);
+    }
+
+    /// Counts one signer group freeze the enclave reported for `group` (the id as its log line
+    /// carries it); returns the `group` label it was counted under: the id itself,
+    /// [`FREEZE_GROUP_INVALID`] for an implausible one, or [`FREEZE_GROUP_OTHER`] once
+    /// [`MAX_FREEZE_GROUPS`] other groups have their own series.
+    pub fn signer_group_freeze(&self, group: Option<&str>) -> String {
+        let label = self.freeze_label(group);
+        self.signer_group_freezes
+            .get_or_create(&GroupLabels {
+                group: label.clone(),
+            })
+            .inc();
+        label
+    }
+
+    /// Freezes counted so far under the `group` label `label`.
+    pub fn signer_group_freezes(&self, label: &str) -> u64 {
+        self.signer_group_freezes
+            .get_or_create(&GroupLabels {
+                group: label.to_owned(),
+            })
+            .get()
+    }
+
+    fn freeze_label(&self, group: Option<&str>) -> String {
+        let Some(group) = group.filter(|g| {
+            !g.is_empty()
+                && g.len() <= MAX_FREEZE_GROUP_BYTES
+                && g.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-:@/".contains(&b))
+        }) else {
+            return FREEZE_GROUP_INVALID.to_owned();
+        };
+        // Nothing panics while holding the lock; should it ever, the set is still usable.
+        let mut seen = self
+            .freeze_groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains(group) || seen.len() < MAX_FREEZE_GROUPS {
+            seen.insert(group.to_owned());
+            group.to_owned()
+        } else {
+            FREEZE_GROUP_OTHER.to_owned()
+        }
     }
 
     /// Counters for one route, resolved once so the per-connection path does no lookups.
@@ -527,5 +610,45 @@ mod tests {
         assert!(text.contains("# TYPE sigil_ready gauge\n"));
         assert!(!text.contains("# EOF"));
         assert!(m.render().ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn freezes_are_labelled_by_group_within_a_cap() {
+        let m = Metrics::new();
+        assert_eq!(m.signer_group_freeze(Some("hot")), "hot");
+        assert_eq!(m.signer_group_freeze(Some("hot")), "hot");
+        assert_eq!(m.signer_group_freezes("hot"), 2);
+        // Ids that are missing, redacted or implausible share one label.
+        for bad in [
+            None,
+            Some(""),
+            Some("<redacted>"),
+            Some("a b"),
+            Some("é"),
+            Some(&*"g".repeat(MAX_FREEZE_GROUP_BYTES + 1)),
+        ] {
+            assert_eq!(m.signer_group_freeze(bad), FREEZE_GROUP_INVALID, "{bad:?}");
+        }
+        assert_eq!(
+            m.signer_group_freeze(Some(&"g".repeat(MAX_FREEZE_GROUP_BYTES))),
+            "g".repeat(MAX_FREEZE_GROUP_BYTES)
+        );
+        // Past the cap, new groups share one label; known groups keep theirs.
+        for i in 0..MAX_FREEZE_GROUPS * 2 {
+            let _ = m.signer_group_freeze(Some(&format!("g{i}")));
+        }
+        let text = m.render_prometheus_text();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("sigil_enclave_signer_group_freezes_total{"))
+            .count();
+        assert_eq!(series, MAX_FREEZE_GROUPS + 2, "{text}");
+        assert_eq!(m.signer_group_freeze(Some("hot")), "hot");
+        assert_eq!(m.signer_group_freeze(Some("new")), FREEZE_GROUP_OTHER);
+        assert!(text.contains(&format!(
+            "sigil_enclave_signer_group_freezes_total{{group=\"{FREEZE_GROUP_OTHER}\"}} {}\n",
+            MAX_FREEZE_GROUPS * 2 - (MAX_FREEZE_GROUPS - 2)
+        )));
+        assert!(text.contains("# TYPE sigil_enclave_signer_group_freezes_total counter\n"));
     }
 }
