@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Signing demo, in simulation: a key-gen ceremony (2-of-2, one Ethereum and one Ed25519
-# account, age-encrypted share files), a development TLS PKI made with openssl and sealed with
-# `key-gen tls-bundle`, the SignService serving the service's shares over mutual TLS on a Unix
-# socket, the co-signer (client certificate, SPKI pin) signing three payloads against it, and
-# every signature verified outside Rust (libsecp256k1, OpenSSL) against key-gen's summary.
+# Signing demo, in simulation: a key-gen ceremony (2-of-2, two Ethereum accounts — one per
+# ECDSA engine: DKLs23, the default, and cggmp24 — and one Ed25519 account, age-encrypted
+# share files), a development TLS PKI made with openssl and sealed with `key-gen tls-bundle`,
+# the SignService serving the service's shares over mutual TLS on a Unix socket, the co-signer
+# (client certificate, SPKI pin) signing four payloads against it, and every signature
+# verified outside Rust (libsecp256k1, OpenSSL) against key-gen's summary.
 #
 # The server here is `sign-server` (development only: its age identity is a file). In the
 # appliance, enclave-app serves the same SignService after KMS unwraps the identity inside
-# the enclave. The Paillier primes come from testdata/ (public, for tests only) so the demo
-# does not spend minutes generating them.
+# the enclave. The Paillier primes of the cggmp24 group come from testdata/ (public, for tests
+# only) so the demo does not spend minutes generating them; DKLs23 needs none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -21,15 +22,16 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 say() { printf '\n== %s\n' "$*" >&2; }
 
-say "ceremony: key-gen splits two accounts 2-of-2 (party 0 = service, party 1 = co-signer)"
+say "ceremony: key-gen splits three accounts 2-of-2 (party 0 = service, party 1 = co-signer)"
 cp testdata/INSECURE-test-primes.json "$WORK/pool.json"
 age-keygen -o "$WORK/service.key" 2>/dev/null
 age-keygen -o "$WORK/party1.key" 2>/dev/null
-printf 'eth-demo ecdsa-secp256k1\nsol-demo ed25519\n' > "$WORK/accounts.txt"
+# ACCOUNT_ID SCHEME [ENGINE]: ECDSA accounts without an engine are dealt in DKLs23 (the default).
+printf 'eth-demo ecdsa-secp256k1\neth-legacy ecdsa-secp256k1 cggmp24\nsol-demo ed25519\n' > "$WORK/accounts.txt"
 "$BIN/key-gen" split --parties 2 --threshold 2 --accounts-file "$WORK/accounts.txt" \
   --pubkeys "$(age-keygen -y "$WORK/service.key")" \
   --party-pubkeys 1="$(age-keygen -y "$WORK/party1.key")" \
-  --primes "$WORK/pool.json" --out-dir "$WORK/shares" 2>&1 | tail -1 >&2
+  --primes "$WORK/pool.json" --out-dir "$WORK/shares" 2>&1 | tail -3 >&2
 ls "$WORK/shares" >&2
 
 say "TLS: a development PKI from openssl, sealed for the service with key-gen tls-bundle"
@@ -57,9 +59,10 @@ cosign() {
     --shares "$WORK/shares/party-1_key_shares.json.age" --identity "$WORK/party1.key" "$@"
 }
 TX=f86c098504a817c800825208943535353535353535353535353535353535353535880de0b6b3a76400008025a0
-say "co-signer: ECDSA over keccak256(tx) at m, then at m/0/7; Ed25519 over a message"
+say "co-signer: ECDSA over keccak256(tx) at m, then at m/0/7 (DKLs23), and at m (cggmp24); Ed25519 over a message"
 cosign --account eth-demo --scheme ecdsa-secp256k1 --payload-hex "$TX" | tee -a "$WORK/signatures.jsonl"
 cosign --account eth-demo --scheme ecdsa-secp256k1 --path m/0/7 --payload-hex "$TX" | tee -a "$WORK/signatures.jsonl"
+cosign --account eth-legacy --scheme ecdsa-secp256k1 --payload-hex "$TX" | tee -a "$WORK/signatures.jsonl"
 cosign --account sol-demo --scheme ed25519 --payload-hex "$(printf 'hello from sigil' | od -An -tx1 | tr -d ' \n')" \
   | tee -a "$WORK/signatures.jsonl"
 

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The whole appliance on one machine, in simulation (README's first command):
 #
-#   scripts/local-appliance.sh          # bring it up, sign once per scheme, keep serving until Ctrl-C
+#   scripts/local-appliance.sh          # bring it up, sign with each account, keep serving until Ctrl-C
 #   scripts/local-appliance.sh --once   # the same, then stop everything and remove every file
 #
 # Steps (each printed as it runs; a failing step says which and why):
 #   1. build enclave-app, parent-agent, kms-sim, nsm-sim, key-gen and cosigner;
 #   2. a development attestation root (nsm-sim), a TLS PKI (scripts/make-dev-tls.sh), an age
-#      identity (age-keygen), and two demo accounts split 2-of-2 by key-gen (one ECDSA, one
-#      Ed25519); the shares and the TLS material sealed to the identity;
+#      identity (age-keygen), and three demo accounts split 2-of-2 by key-gen (ECDSA in
+#      DKLs23, the default engine, and in cggmp24; Ed25519); the shares and the TLS material
+#      sealed to the identity;
 #   3. kms-sim; as the key administrator: a KMS key whose policy (kms-policy/render.py) allows
 #      Decrypt only for the PCR0 of this enclave-app, and the identity encrypted under it,
 #      then the plaintext identity removed;
 #   4. parent-agent with the process runner: it serves the bundle, routes KMS, starts
 #      enclave-app, verifies its attestation and opens TCP ingress; wait for /readyz;
-#   5. cosigner signs a payload per scheme through the TCP ingress (mutual TLS, pinned key);
-#      each result is printed as a JSON line and verified outside Rust.
+#   5. cosigner signs through the TCP ingress (mutual TLS, pinned key) with each account (the
+#      DKLs23 one at the root and at m/0/7); each result is printed as a JSON line and
+#      verified outside Rust (libsecp256k1, OpenSSL; child keys from the summary's chain code).
 # Everything lives in one temporary directory; on exit (or Ctrl-C) parent-agent drains and
 # stops the enclave, kms-sim stops, and the directory is removed.
 set -euo pipefail
@@ -71,7 +73,8 @@ age-keygen -o "$W/identity.key" 2>/dev/null
 RECIPIENT=$(age-keygen -y "$W/identity.key")
 age-keygen -o "$W/cosigner.key" 2>/dev/null
 cp testdata/INSECURE-test-primes.json "$W/pool.json"
-printf 'eth-demo ecdsa-secp256k1\nsol-demo ed25519\n' > "$W/accounts.txt"
+# ACCOUNT_ID SCHEME [ENGINE]: ECDSA accounts without an engine are dealt in DKLs23 (the default).
+printf 'eth-demo ecdsa-secp256k1\neth-legacy ecdsa-secp256k1 cggmp24\nsol-demo ed25519\n' > "$W/accounts.txt"
 "$BIN/key-gen" split --parties 2 --threshold 2 --accounts-file "$W/accounts.txt" \
   --pubkeys "$RECIPIENT" --party-pubkeys 1="$(age-keygen -y "$W/cosigner.key")" \
   --primes "$W/pool.json" --out-dir "$W/shares" >/dev/null 2>"$W/key-gen.log" \
@@ -82,7 +85,7 @@ cp "$W/shares/service_key_shares.json.age" "$W/bundle/"
   --server-chain "$W/tls/server-chain.pem" --client-ca "$W/tls/client-ca.pem" \
   --pubkeys "$RECIPIENT" --out "$W/bundle/service_tls.json.age" > "$W/tls-bundle.json"
 PIN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["spki_sha256"])' "$W/tls-bundle.json")
-echo "accounts: eth-demo (ECDSA secp256k1), sol-demo (Ed25519); TLS server key SPKI SHA-256 $PIN" >&2
+echo "accounts: eth-demo (ECDSA secp256k1, DKLs23), eth-legacy (ECDSA secp256k1, cggmp24), sol-demo (Ed25519); TLS server key SPKI SHA-256 $PIN" >&2
 
 step "3/5 kms-sim, the key policy bound to enclave-app's PCR0, the identity wrapped"
 ACCOUNT=111122223333
@@ -208,6 +211,8 @@ cosign() {
 }
 TX=f86c098504a817c800825208943535353535353535353535353535353535353535880de0b6b3a76400008025a0
 cosign --account eth-demo --scheme ecdsa-secp256k1 --payload-hex "$TX" | tee -a "$W/signatures.jsonl"
+cosign --account eth-demo --scheme ecdsa-secp256k1 --path m/0/7 --payload-hex "$TX" | tee -a "$W/signatures.jsonl"
+cosign --account eth-legacy --scheme ecdsa-secp256k1 --payload-hex "$TX" | tee -a "$W/signatures.jsonl"
 cosign --account sol-demo --scheme ed25519 --payload-hex "$(printf 'hello from sigil' | od -An -tx1 | tr -d ' \n')" \
   | tee -a "$W/signatures.jsonl"
 python3 scripts/verify-signatures.py --summary "$W/shares/summary.json" "$W/signatures.jsonl" >&2

@@ -4,18 +4,23 @@
 Reads the JSON lines `cosigner sign` prints and the `summary.json` key-gen wrote, and checks
 every signature with other implementations than the appliance's:
 
-  * ECDSA secp256k1 with libsecp256k1 (coincurve): the signature verifies under the line's
-    public key over keccak256/sha256(payload) (or the given digest); public-key recovery with
-    the recovery id yields that key; for the root path, the key and the Ethereum address
-    (keccak256 via pycryptodome) equal the summary's, and for a child path the signature does
-    NOT verify under the summary's root key;
+  * ECDSA secp256k1 with libsecp256k1 (coincurve), whatever engine signed (the summary's
+    `engine`: dkls23 or cggmp24): the signature verifies under the line's public key over
+    keccak256/sha256(payload) (or the given digest); public-key recovery with the recovery id
+    yields that key; the key is the summary's at the line's path — for the root path the
+    summary's key, and its Ethereum address (keccak256 via pycryptodome) the summary's; for a
+    child path the BIP32 CKDpub (non-hardened; HMAC-SHA512 from Python's hashlib, point
+    addition by libsecp256k1) of the summary's key and chain code, and the signature does NOT
+    verify under the root key;
   * Ed25519 with OpenSSL (cryptography): the signature verifies under the summary's key.
 
   usage: verify-signatures.py --summary summary.json signatures.jsonl
-Exits non-zero on the first failure.
+Exits non-zero on the first failure; on success prints the count, per scheme and engine.
 """
 import argparse
+import collections
 import hashlib
+import hmac
 import json
 import sys
 
@@ -33,6 +38,19 @@ def keccak256(b: bytes) -> bytes:
 
 def eth_address(pub: coincurve.PublicKey) -> str:
     return "0x" + keccak256(pub.format(compressed=False)[1:])[12:].hex()
+
+
+def child_key(root: coincurve.PublicKey, chain_code: bytes, path: str) -> coincurve.PublicKey:
+    """BIP32 CKDpub along a non-hardened path such as m/0/7 (SLIP-10 is BIP32 on secp256k1)."""
+    parts = path.split("/")
+    assert parts[0] == "m", f"path {path!r} does not start at m"
+    key = root
+    for part in parts[1:]:
+        assert part.isdigit() and int(part) < 2**31, f"path {path!r}: {part!r} is not non-hardened"
+        mac = hmac.new(chain_code, key.format() + int(part).to_bytes(4, "big"), hashlib.sha512).digest()
+        assert int.from_bytes(mac[:32], "big") < SECP256K1_N, "invalid child (I_L >= n)"
+        key, chain_code = key.add(mac[:32]), mac[32:]
+    return key
 
 
 
@@ -64,6 +82,9 @@ def check_ecdsa(line, account):
         assert eth_address(recovered) == account["ethereum_address"].lower(), "address differs"
         assert line["ethereum_address"].lower() == account["ethereum_address"].lower()
     else:
+        want = child_key(root, bytes.fromhex(account["chain_code"]), line["derivation_path"])
+        assert pub.format() == want.format(), "the key is not the summary's child key at this path"
+        assert line["ethereum_address"].lower() == eth_address(want), "child address differs"
         assert pub.format() != root.format(), "child key equals the root key"
         assert not root.verify(der_sig, digest, hasher=None), "child signature verifies under root"
 
@@ -85,6 +106,7 @@ def main() -> int:
     with open(args.summary) as f:
         accounts = {a["account_id"]: a for a in json.load(f)["accounts"]}
     checked = 0
+    kinds = collections.Counter()
     with open(args.signatures) as f:
         for n, raw in enumerate(f, 1):
             if not raw.strip():
@@ -99,10 +121,12 @@ def main() -> int:
                 print(f"verify-signatures: line {n} ({line.get('account_id')} {line.get('derivation_path')}): {e}", file=sys.stderr)
                 return 1
             checked += 1
+            kinds["/".join(filter(None, (account["scheme"], account.get("engine"))))] += 1
     if checked == 0:
         print("verify-signatures: no signatures to check", file=sys.stderr)
         return 1
-    print(f"verify-signatures: {checked} signatures verified (libsecp256k1, OpenSSL Ed25519)")
+    by_kind = ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items()))
+    print(f"verify-signatures: {checked} signatures verified (libsecp256k1, OpenSSL Ed25519; {by_kind})")
     return 0
 
 

@@ -3,8 +3,10 @@
 //! bundle from parent-agent's provisioning service, unwraps its identity through
 //! parent-agent's KMS egress route to the real kms-sim (policy bound to the binary's PCR0),
 //! and ships its logs to parent-agent. The gate verifies the attestation and opens TCP
-//! ingress; signatures made through it verify with k256, ed25519-dalek and, from the
-//! `cosigner` CLI, with Python's coincurve and cryptography. Then the fault matrix: the
+//! ingress; signatures made through it — ECDSA in both engines (the demo ceremony's `eth-1`
+//! in DKLs23, the default, and `eth-legacy` in cggmp24) and Ed25519 — verify with k256,
+//! ed25519-dalek and, from the `cosigner` CLI, with Python's coincurve and cryptography (child
+//! keys derived there from the summary's chain code). Then the fault matrix: the
 //! enclave killed (between and in the middle of sessions), callers leaving half-way,
 //! parent-agent killed under a running enclave, egress off the allowlist, SIGTERM drain, a
 //! PCR0 off the allow-list, and the boot faults (policy for another PCR0, corrupted shares,
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use sigil_fake_parent::{AKID, Appliance, SECRET};
 use sigil_fixtures::tls::SERVER_NAME;
-use sigil_fixtures::{ETH, SOL};
+use sigil_fixtures::{ETH, ETH_LEGACY, SOL};
 use sigil_mpc::Scheme;
 use sigil_proto::signer::v1 as spb;
 use sigil_testkit::pki::TestPki;
@@ -387,9 +389,10 @@ async fn sign(s: &Setup, ingress: &str, account: &str, scheme: Scheme, payload: 
     out.result.signature
 }
 
-/// The `cosigner` CLI signs once per scheme through the ingress, as a gateway operator would,
-/// and `scripts/verify-signatures.py` checks its JSON lines with libsecp256k1 (coincurve) and
-/// OpenSSL (cryptography) against the ceremony's summary.
+/// The `cosigner` CLI signs through the ingress, as a gateway operator would — ECDSA in each
+/// engine at the root and at a child path, and Ed25519 — and `scripts/verify-signatures.py`
+/// checks its JSON lines with libsecp256k1 (coincurve) and OpenSSL (cryptography) against the
+/// ceremony's summary.
 fn cosigner_cli_signs_and_python_verifies(s: &Setup, ingress: &str) {
     let dir = &s.dir;
     let ceremony = s.a.ceremony.as_ref().unwrap();
@@ -413,9 +416,12 @@ fn cosigner_cli_signs_and_python_verifies(s: &Setup, ingress: &str) {
         write(dir, "op-key.pem", &c.key_pem),
     );
     let mut lines = String::new();
-    for (account, scheme, payload) in [
-        (ETH, "ecdsa-secp256k1", "f86c0985"),
-        (SOL, "ed25519", "68656c6c6f"),
+    for (account, scheme, path, payload) in [
+        (ETH, "ecdsa-secp256k1", "m", "f86c0985"),
+        (ETH, "ecdsa-secp256k1", "m/0/7", "f86c0985"),
+        (ETH_LEGACY, "ecdsa-secp256k1", "m", "f86c0985"),
+        (ETH_LEGACY, "ecdsa-secp256k1", "m/0/7", "f86c0985"),
+        (SOL, "ed25519", "m", "68656c6c6f"),
     ] {
         let out = Command::new(workspace_bin("cosigner"))
             .args(["sign", "--endpoint", &format!("tcp://{ingress}")])
@@ -434,6 +440,8 @@ fn cosigner_cli_signs_and_python_verifies(s: &Setup, ingress: &str) {
                 account,
                 "--scheme",
                 scheme,
+                "--path",
+                path,
                 "--payload-hex",
                 payload,
             ])
@@ -462,6 +470,14 @@ fn cosigner_cli_signs_and_python_verifies(s: &Setup, ingress: &str) {
         "verify-signatures.py: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("5 signatures verified")
+            && stdout.contains("ecdsa-secp256k1/cggmp24: 2")
+            && stdout.contains("ecdsa-secp256k1/dkls23: 2")
+            && stdout.contains("ed25519: 1"),
+        "{stdout}"
     );
 }
 
@@ -554,7 +570,8 @@ async fn supervises_gates_restarts_and_drains() {
         serde_json::from_slice(&std::fs::read(report["archived"].as_str().unwrap()).unwrap())
             .unwrap();
     assert_eq!(archived["ok"], true);
-    assert_eq!(archived["accounts"]["ecdsa-secp256k1"], 1);
+    assert_eq!(archived["accounts"]["ecdsa-secp256k1"], 2);
+    assert_eq!(archived["accounts"]["ed25519"], 1);
     // The enclave's log stream is re-emitted with its source and kept in the file.
     let deadline = Instant::now() + WAIT;
     while !agent
@@ -578,8 +595,17 @@ async fn supervises_gates_restarts_and_drains() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // Signatures through the TCP ingress, checked by independent verifiers.
+    // Signatures through the TCP ingress, checked by independent verifiers: ECDSA in both
+    // engines (DKLs23, then cggmp24), Ed25519.
     sign(&s, &ingress, ETH, Scheme::EcdsaSecp256k1, b"a transaction").await;
+    sign(
+        &s,
+        &ingress,
+        ETH_LEGACY,
+        Scheme::EcdsaSecp256k1,
+        b"a transaction",
+    )
+    .await;
     sign(&s, &ingress, SOL, Scheme::Ed25519, b"a Solana message").await;
     cosigner_cli_signs_and_python_verifies(&s, &ingress);
 

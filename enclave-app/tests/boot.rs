@@ -116,7 +116,7 @@ async fn boots_with_the_attested_unwrap_reports_and_signs() {
     // The report: evidence, digests, counts, timings, resources.
     assert!(r.simulated);
     assert_eq!(r.failed_step, "");
-    assert_eq!(r.accounts.get("ecdsa-secp256k1"), Some(&1));
+    assert_eq!(r.accounts.get("ecdsa-secp256k1"), Some(&2));
     assert_eq!(r.accounts.get("ed25519"), Some(&1));
     assert_eq!(r.identity_ciphertext_sha256, sha256_file(&a, IDENTITY_FILE));
     assert_eq!(

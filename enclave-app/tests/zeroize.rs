@@ -174,7 +174,7 @@ async fn no_freed_block_holds_the_identity_or_a_share_after_unwrap_and_unseal() 
     );
     FREED_BY_CODE[0].store(false, Ordering::SeqCst);
 
-    assert_eq!(unsealed.keys.len(), 2);
+    assert_eq!(unsealed.keys.len(), 3);
     let inspected = INSPECTED.load(Ordering::SeqCst);
     assert!(inspected > 1000, "only {inspected} frees inspected");
     let needles = NEEDLES.get().unwrap();

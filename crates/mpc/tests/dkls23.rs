@@ -324,7 +324,8 @@ fn the_loader_refuses_inconsistent_dkls23_groups_and_shares() {
     fn share(v: &mut serde_json::Value) -> &mut serde_json::Value {
         &mut v["accounts"][0]["share"]["ecdsa-secp256k1"]["dkls23"]
     }
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("version 2", Box::new(|v| v["version"] = 1.into())),
         (
             "ECDSA group \"d\"",

@@ -5,7 +5,9 @@
 //! simulation, plaintext. [`cosign`] plays one or more
 //! parties of a signing session locally (the same engines the service runs) and routes their
 //! messages to and from the service over one `Sign` stream, the way a Sign Gateway relays
-//! them. Both sides must end with the same signature; the co-signer checks that.
+//! them. Both sides must end with the same signature; the co-signer checks that. The local
+//! parties are keys from the co-signer's own key-share file, so each signs in the engine that
+//! file names for its account (DKLs23 or cggmp24 for ECDSA, FROST for Ed25519).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,10 +1,12 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 //! The `cosigner` binary against a running SignService over mutual TLS on a Unix socket (TLS
 //! material made by the real `openssl` CLI with scripts/make-dev-tls.sh), with its share file
-//! encrypted by the real `age` CLI; every signature it prints is then checked outside Rust by
+//! encrypted by the real `age` CLI, holding accounts of both ECDSA engines (DKLs23, the
+//! default, and cggmp24: the cosigner signs in the engine its own share file names) and an
+//! Ed25519 account; every signature it prints is then checked outside Rust by
 //! `scripts/verify-signatures.py` (libsecp256k1 via coincurve, OpenSSL Ed25519 via
-//! cryptography), which also recovers the Ethereum address and compares it with key-gen's
-//! summary.
+//! cryptography), which also recovers the Ethereum address, derives child keys from the
+//! summary's chain code and compares them with key-gen's summary.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 
 use sigil_key_gen::accounts::AccountSpec;
 use sigil_key_gen::ceremony::{Plan, split};
-use sigil_mpc::Scheme;
+use sigil_mpc::{Engine, Scheme};
 use sigil_signer::{Limits, Security, SignerService};
 use sigil_transport::{Addr, Transport};
 
@@ -41,12 +43,19 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
         vec![
             AccountSpec::new("eth-1", Scheme::EcdsaSecp256k1),
             AccountSpec::new("sol-1", Scheme::Ed25519),
+            AccountSpec::new("eth-legacy", Scheme::EcdsaSecp256k1).with_engine(Engine::Cggmp24),
         ],
         2,
         2,
     );
     plan.primes = Some(sets);
     let ceremony = split(&plan).unwrap();
+    let engines: Vec<Option<Engine>> = ceremony.summary.accounts.iter().map(|a| a.engine).collect();
+    assert_eq!(
+        engines,
+        [Some(Engine::Dkls23), None, Some(Engine::Cggmp24)],
+        "eth-1 is in the default engine, DKLs23"
+    );
     std::fs::write(
         d.join("summary.json"),
         serde_json::to_vec(&ceremony.summary).unwrap(),
@@ -147,6 +156,14 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
         sign("eth-1", "ecdsa-secp256k1", "m/0/7", "keccak256", payload),
         sign("eth-1", "ecdsa-secp256k1", "m/3", "sha256", payload),
         sign("eth-1", "ecdsa-secp256k1", "m", "prehashed", &[0x42; 32]),
+        sign("eth-legacy", "ecdsa-secp256k1", "m", "keccak256", payload),
+        sign(
+            "eth-legacy",
+            "ecdsa-secp256k1",
+            "m/0/7",
+            "keccak256",
+            payload,
+        ),
         sign("sol-1", "ed25519", "m", "keccak256", b"solana tx message"),
     ] {
         let out = tokio::task::spawn_blocking(move || run(&mut c))
@@ -154,7 +171,7 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
             .unwrap();
         lines.push_str(&out);
     }
-    assert_eq!(lines.lines().count(), 5);
+    assert_eq!(lines.lines().count(), 7);
     let sigs = d.join("signatures.jsonl");
     std::fs::write(&sigs, &lines).unwrap();
     let verify = |file: &Path| {
@@ -172,7 +189,14 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("5 signatures verified"));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(stdout.contains("7 signatures verified"), "{stdout}");
+    assert!(
+        stdout.contains("ecdsa-secp256k1/dkls23: 4")
+            && stdout.contains("ecdsa-secp256k1/cggmp24: 2")
+            && stdout.contains("ed25519: 1"),
+        "{stdout}"
+    );
 
     // The verifier is not a rubber stamp: one flipped signature bit fails it.
     let mut first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
@@ -182,6 +206,19 @@ async fn cosigner_signatures_verify_with_libsecp256k1_and_openssl() {
     let bad = d.join("bad.jsonl");
     std::fs::write(&bad, format!("{first}\n")).unwrap();
     assert!(!verify(&bad).status.success());
+    // Nor is the child-key check: a child signature whose key is not the summary's child at
+    // its path (here: the same signature and key claimed for another path) fails it.
+    let mut child: serde_json::Value = serde_json::from_str(lines.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(child["derivation_path"], "m/0/7");
+    child["derivation_path"] = "m/0/8".into();
+    std::fs::write(&bad, format!("{child}\n")).unwrap();
+    let out = verify(&bad);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not the summary's child key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // public-key agrees with the summary's Ethereum address.
     let mut c = Command::new(cosigner);

@@ -1,12 +1,13 @@
 //! The accounts of a run: ids from `--account-id` and `--accounts-file` (one id per line, an
-//! optional second column naming the scheme, `#` comments, blank lines ignored), each checked
-//! with [`validate::account_id`]; duplicates are an error.
+//! optional second column naming the scheme and, for `ecdsa-secp256k1`, an optional third
+//! naming the ECDSA engine; `#` comments, blank lines ignored), each checked with
+//! [`validate::account_id`]; duplicates are an error.
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use sigil_mpc::Scheme;
 use sigil_mpc::validate;
+use sigil_mpc::{Engine, Scheme};
 
 use crate::KeyGenError;
 
@@ -17,20 +18,33 @@ pub struct AccountSpec {
     pub account_id: String,
     /// Its signature scheme.
     pub scheme: Scheme,
+    /// Its ECDSA engine, if it names one (ECDSA only); `None`: the run's default
+    /// ([`Plan::engine`](crate::ceremony::Plan::engine), `--engine`).
+    pub engine: Option<Engine>,
 }
 
 impl AccountSpec {
-    /// An account of `scheme`.
+    /// An account of `scheme`, in the run's default engine if it is ECDSA.
     pub fn new(account_id: impl Into<String>, scheme: Scheme) -> Self {
         Self {
             account_id: account_id.into(),
             scheme,
+            engine: None,
         }
+    }
+
+    /// The same account in ECDSA engine `engine` (refused by [`check_accounts`] for Ed25519).
+    #[must_use]
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = Some(engine);
+        self
     }
 }
 
-/// Parses the text of an accounts file. `default_scheme` (from `--scheme`) applies to lines
-/// without a second column; a line without one when there is no default is an error. Ids are
+/// Parses the text of an accounts file: `ACCOUNT_ID [SCHEME [ENGINE]]` per line.
+/// `default_scheme` (from `--scheme`) applies to lines without a second column; a line without
+/// one when there is no default is an error. ENGINE (`cggmp24` or `dkls23`) is allowed after
+/// `ecdsa-secp256k1` only; without it the account takes the run's engine (`--engine`). Ids are
 /// validated here; duplicates are found by [`check_accounts`].
 pub fn parse_accounts_file(
     path: &str,
@@ -59,12 +73,25 @@ pub fn parse_accounts_file(
                 ))
             })?,
         };
+        let engine = match cols.next() {
+            None => None,
+            Some(_) if scheme != Scheme::EcdsaSecp256k1 => {
+                return Err(fail(format!(
+                    "account {id:?}: an engine column is allowed for ecdsa-secp256k1 only"
+                )));
+            }
+            Some(e) => Some(e.parse::<Engine>().map_err(fail)?),
+        };
         if cols.next().is_some() {
             return Err(fail(
-                "expected at most two columns: ACCOUNT_ID [SCHEME]".into(),
+                "expected at most three columns: ACCOUNT_ID [SCHEME [ENGINE]]".into(),
             ));
         }
-        out.push(AccountSpec::new(id, scheme));
+        out.push(AccountSpec {
+            account_id: id.to_owned(),
+            scheme,
+            engine,
+        });
     }
     Ok(out)
 }
@@ -78,7 +105,8 @@ pub fn read_accounts_file(
     parse_accounts_file(&path.display().to_string(), &text, default_scheme)
 }
 
-/// Checks a complete account list: not empty, every id valid, no id twice.
+/// Checks a complete account list: not empty, every id valid, no id twice, an engine only on
+/// ECDSA accounts.
 pub fn check_accounts(accounts: &[AccountSpec]) -> Result<(), KeyGenError> {
     if accounts.is_empty() {
         return Err(KeyGenError::Input(
@@ -89,6 +117,12 @@ pub fn check_accounts(accounts: &[AccountSpec]) -> Result<(), KeyGenError> {
     for a in accounts {
         validate::account_id(&a.account_id)
             .map_err(|e| KeyGenError::Input(format!("{e} (got {:?})", a.account_id)))?;
+        if a.engine.is_some() && a.scheme != Scheme::EcdsaSecp256k1 {
+            return Err(KeyGenError::Input(format!(
+                "account {:?} is {}: an ECDSA engine applies to ecdsa-secp256k1 accounts only",
+                a.account_id, a.scheme
+            )));
+        }
         if !seen.insert(a.account_id.as_str()) {
             return Err(KeyGenError::Input(format!(
                 "account id {:?} is given twice",
@@ -119,11 +153,28 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_engine_column() {
+        let text = "new\nold ecdsa-secp256k1 cggmp24\nnewer ecdsa-secp256k1 dkls23 # x\n";
+        let got = parse_accounts_file("f", text, Some(Scheme::EcdsaSecp256k1)).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                AccountSpec::new("new", Scheme::EcdsaSecp256k1),
+                AccountSpec::new("old", Scheme::EcdsaSecp256k1).with_engine(Engine::Cggmp24),
+                AccountSpec::new("newer", Scheme::EcdsaSecp256k1).with_engine(Engine::Dkls23),
+            ]
+        );
+    }
+
+    #[test]
     fn rejects_bad_lines() {
         let cases = [
-            ("al ice x\n", "line 1"),
+            ("al ice x y\n", "line 1"),
             ("ok\nbad!id\n", "line 2"),
             ("a rsa\n", "unknown scheme"),
+            ("a ecdsa-secp256k1 gg18\n", "unknown ECDSA engine \"gg18\""),
+            ("a ed25519 dkls23\n", "for ecdsa-secp256k1 only"),
+            ("a ecdsa-secp256k1 dkls23 x\n", "at most three columns"),
         ];
         for (text, want) in cases {
             let e = parse_accounts_file("f", text, Some(Scheme::Ed25519))
@@ -148,5 +199,13 @@ mod tests {
                 .contains("twice")
         );
         assert!(check_accounts(&[]).is_err());
+        let e =
+            check_accounts(&[AccountSpec::new("s", Scheme::Ed25519).with_engine(Engine::Dkls23)])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("an ECDSA engine applies to ecdsa-secp256k1"),
+            "{e}"
+        );
     }
 }

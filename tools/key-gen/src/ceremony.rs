@@ -1,17 +1,27 @@
 //! The split itself, in memory: a [`Plan`] (accounts, t-of-n, service party, optional child
-//! key, the prime sets of the ECDSA group) becomes a [`Ceremony`]: one [`ShareFile`] per party
-//! and the public [`Summary`]. No file and no age here, so other crates' tests can build
-//! key-share fixtures with [`split`].
+//! key and chain code, the ECDSA engine, the prime sets of a cggmp24 group) becomes a
+//! [`Ceremony`]: one [`ShareFile`] per party and the public [`Summary`]. No file and no age
+//! here, so other crates' tests can build key-share fixtures with [`split`].
 //!
-//! ECDSA secp256k1: cggmp24's trusted dealer. The run's accounts form one signer group (the
-//! same n parties), so aux data (Paillier keys, ring-Pedersen parameters) is generated once from
-//! the n prime sets and stored once per file under a group id; each account gets its own core
-//! share with a random chain code (HD enabled). Ed25519: FROST `split`, party index i holding
-//! FROST identifier i + 1.
+//! ECDSA secp256k1 has two engines, chosen per account (the plan's [`Plan::engine`], by
+//! default DKLs23, unless the account names its own); each engine used by a run gets one
+//! signer group (the same n parties and t), whose per-group state is dealt once and stored
+//! once per file under a group id:
+//!
+//! - **DKLs23** (`sigil_mpc::dkls23::dealer`): one pair setup per group (the pairwise OT and
+//!   zero-share state, which does not depend on any key), then per account a Shamir split of
+//!   the key at the points 1..=n, with its chain code;
+//! - **cggmp24**'s trusted dealer: aux data (Paillier keys, ring-Pedersen parameters) from the
+//!   n prime sets, then per account a core share.
+//!
+//! Every ECDSA account gets a random chain code (HD derivation on), or the given one with a
+//! given child key, so a key re-split in the other engine keeps its addresses: both engines
+//! derive SLIP-10 non-hardened children the same way. Ed25519: FROST `split`, party index i
+//! holding FROST identifier i + 1.
 //!
 //! Accounts are dealt independently of each other, each with fresh randomness drawn from the
 //! OS RNG by the thread dealing it, so they are dealt in parallel on every core (chunks of
-//! accounts from one queue) and put back in plan order; the aux data stays once per run.
+//! accounts from one queue) and put back in plan order; the group state stays once per run.
 //!
 //! A given child key is used as is: for secp256k1 the 32-byte secret scalar (1 ≤ k < n); for
 //! Ed25519 the 32-byte RFC 8032 seed, whose signing scalar is clamp(SHA-512(seed)[..32]) mod ℓ,
@@ -23,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use cggmp24::generic_ec::{NonZero, Point, SecretScalar};
-use cggmp24::key_share::AuxInfo;
+use cggmp24::key_share::{AuxInfo, Validate};
 use cggmp24::security_level::SecurityLevel128;
 use cggmp24::supported_curves::Secp256k1;
 use curve25519_dalek::Scalar as EdScalar;
@@ -32,10 +42,11 @@ use frost_ed25519::SigningKey;
 use frost_ed25519::keys::{IdentifierList, KeyPackage};
 use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
+use sigil_mpc::dkls23::dealer;
 use sigil_mpc::ecdsa::point_bytes;
 use sigil_mpc::ed25519::identifier;
 use sigil_mpc::share_file::{AccountShare, EcdsaGroup, FORMAT, SchemeShare, ShareFile, VERSION};
-use sigil_mpc::{DerivationPath, KeyStore, MAX_PARTIES, PublicKey, Scheme};
+use sigil_mpc::{DerivationPath, Engine, KeyStore, MAX_PARTIES, PublicKey, Scheme};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::KeyGenError;
@@ -108,6 +119,20 @@ impl fmt::Debug for ChildKey {
     }
 }
 
+/// A BIP32/SLIP-10 chain code from 64 hex digits (an optional `0x` prefix and surrounding
+/// whitespace are ignored): `--chain-code`.
+pub fn parse_chain_code(text: &str) -> Result<[u8; 32], KeyGenError> {
+    let t = text.trim();
+    let t = t.strip_prefix("0x").unwrap_or(t);
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(t, &mut out[..])
+        .map_err(|_| KeyGenError::Input("--chain-code must be 32 bytes as 64 hex digits".into()))?;
+    Ok(out)
+}
+
+/// The ECDSA engine of accounts that name none, in [`Plan::new`] and on the command line.
+pub const DEFAULT_ENGINE: Engine = Engine::Dkls23;
+
 /// What to split.
 #[derive(Clone)]
 pub struct Plan {
@@ -121,13 +146,19 @@ pub struct Plan {
     pub service_party: u16,
     /// A key to split instead of a fresh one (exactly one account).
     pub child_key: Option<ChildKey>,
-    /// One prime set per party for the ECDSA group, from a pool. `None`: generate them now
-    /// (minutes per set). Ignored when no account is ECDSA.
+    /// The chain code of the `child_key` account (secp256k1 only), so that a key re-split keeps
+    /// its derived addresses. `None`: a fresh random one.
+    pub chain_code: Option<[u8; 32]>,
+    /// The ECDSA engine of accounts that name none ([`DEFAULT_ENGINE`] in [`Plan::new`]).
+    pub engine: Engine,
+    /// One prime set per party for the cggmp24 group, from a pool. `None`: generate them now
+    /// (minutes per set). Ignored when no account is a cggmp24 account.
     pub primes: Option<Vec<PrimeSet>>,
 }
 
 impl Plan {
-    /// A plan with fresh keys and no prime sets yet.
+    /// A plan with fresh keys, ECDSA accounts in [`DEFAULT_ENGINE`] unless they name their
+    /// own, and no prime sets yet.
     pub fn new(accounts: Vec<AccountSpec>, parties: u16, threshold: u16) -> Self {
         Self {
             accounts,
@@ -135,15 +166,30 @@ impl Plan {
             threshold,
             service_party: 0,
             child_key: None,
+            chain_code: None,
+            engine: DEFAULT_ENGINE,
             primes: None,
         }
     }
 
-    /// Whether any account is ECDSA (and so the run needs prime sets).
-    pub fn needs_primes(&self) -> bool {
+    /// The ECDSA engine `account` is dealt in (its own, or the plan's); `None` for Ed25519.
+    pub fn engine_of(&self, account: &AccountSpec) -> Option<Engine> {
+        match account.scheme {
+            Scheme::EcdsaSecp256k1 => Some(account.engine.unwrap_or(self.engine)),
+            Scheme::Ed25519 => None,
+        }
+    }
+
+    /// Whether any account is dealt in `engine`.
+    pub fn uses(&self, engine: Engine) -> bool {
         self.accounts
             .iter()
-            .any(|a| a.scheme == Scheme::EcdsaSecp256k1)
+            .any(|a| self.engine_of(a) == Some(engine))
+    }
+
+    /// Whether any account is a cggmp24 account (and so the run needs prime sets).
+    pub fn needs_primes(&self) -> bool {
+        self.uses(Engine::Cggmp24)
     }
 
     /// Checks everything that does not need the dealer: party counts, accounts, child key,
@@ -161,6 +207,23 @@ impl Plan {
             match account.scheme {
                 Scheme::EcdsaSecp256k1 => drop(key.secp256k1()?),
                 Scheme::Ed25519 => drop(key.ed25519()?),
+            }
+        }
+        if self.chain_code.is_some() {
+            match (self.child_key.is_some(), self.accounts.as_slice()) {
+                (false, _) => {
+                    return Err(KeyGenError::Input(
+                        "--chain-code goes with --child-key (a fresh key gets a fresh chain code)"
+                            .into(),
+                    ));
+                }
+                (true, [account]) if account.scheme != Scheme::EcdsaSecp256k1 => {
+                    return Err(KeyGenError::Input(format!(
+                        "--chain-code is for a secp256k1 key; account {:?} is {}",
+                        account.account_id, account.scheme
+                    )));
+                }
+                _ => {}
             }
         }
         if let (true, Some(sets)) = (self.needs_primes(), &self.primes) {
@@ -248,6 +311,12 @@ impl Ceremony {
                 "party index or account count differs from the plan".into()
             ));
         }
+        let engines: BTreeMap<&str, Engine> = (self.summary.ecdsa_groups.iter())
+            .map(|(id, e)| (id.as_str(), *e))
+            .collect();
+        if store.ecdsa_engines() != engines {
+            return Err(bad("its ECDSA groups differ from the plan".into()));
+        }
         in_parallel(&self.summary.accounts, |a| {
             let key = store
                 .get(&a.account_id)
@@ -276,7 +345,6 @@ impl Ceremony {
 pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
     plan.validate()?;
     let (n, t) = (plan.parties, plan.threshold);
-    let mut rng = rand_core::OsRng;
     let mut shares: Vec<ShareFile> = (0..n)
         .map(|i| ShareFile {
             format: FORMAT.to_owned(),
@@ -287,31 +355,13 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
         })
         .collect();
 
-    let group = if plan.needs_primes() {
-        let primes = match &plan.primes {
-            Some(p) => p.clone(),
-            None => generate_primes_now(n)?,
-        };
-        let aux = cggmp24::trusted_dealer::generate_aux_data_with_primes::<SecurityLevel128, _>(
-            &mut rng, primes, false,
-        )
-        .map_err(|e| {
-            KeyGenError::Dealer(format!(
-                "cggmp24 aux data: {}",
-                sigil_std_ext::error_chain(&e)
-            ))
-        })?;
-        if aux.len() != usize::from(n) {
-            return Err(KeyGenError::Dealer(
-                "cggmp24 returned aux data for the wrong number of parties".into(),
-            ));
-        }
-        let id = group_id(&aux[0]);
-        for (file, aux) in shares.iter_mut().zip(aux) {
-            file.ecdsa_groups
-                .insert(id.clone(), EcdsaGroup::cggmp24(n, aux));
-        }
-        Some(id)
+    let cggmp24_group = if plan.uses(Engine::Cggmp24) {
+        Some(deal_cggmp24_group(plan, &mut shares)?)
+    } else {
+        None
+    };
+    let dkls23_group = if plan.uses(Engine::Dkls23) {
+        Some(deal_dkls23_group(n, t, &mut shares)?)
     } else {
         None
     };
@@ -319,10 +369,18 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
     // Every account is dealt on its own (fresh randomness from the OS RNG, no state shared
     // between accounts), so accounts are dealt in parallel and put back in plan order.
     let child = plan.child_key.as_ref();
-    let dealt = in_parallel(&plan.accounts, |spec| match (spec.scheme, &group) {
-        (Scheme::EcdsaSecp256k1, Some(group)) => split_ecdsa(spec, n, t, child, group),
-        (Scheme::EcdsaSecp256k1, None) => Err(KeyGenError::Dealer("no ECDSA group".into())),
-        (Scheme::Ed25519, _) => split_ed25519(spec, n, t, child),
+    let chain_code = plan.chain_code;
+    let no_group = || KeyGenError::Dealer("no ECDSA group for the account's engine".into());
+    let dealt = in_parallel(&plan.accounts, |spec| match plan.engine_of(spec) {
+        Some(Engine::Cggmp24) => {
+            let group = cggmp24_group.as_deref().ok_or_else(no_group)?;
+            split_cggmp24(spec, n, t, child, chain_code, group)
+        }
+        Some(Engine::Dkls23) => {
+            let group = dkls23_group.as_deref().ok_or_else(no_group)?;
+            split_dkls23(spec, n, t, child, chain_code, group)
+        }
+        None => split_ed25519(spec, n, t, child),
     })?;
     let mut accounts = Vec::with_capacity(plan.accounts.len());
     for Dealt {
@@ -342,6 +400,13 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
         accounts.push(summary);
     }
 
+    let ecdsa_groups = [
+        (cggmp24_group, Engine::Cggmp24),
+        (dkls23_group, Engine::Dkls23),
+    ]
+    .into_iter()
+    .filter_map(|(id, engine)| Some((id?, engine)))
+    .collect();
     let sizes = measure(&shares[usize::from(plan.service_party)])?;
     Ok(Ceremony {
         shares,
@@ -351,13 +416,66 @@ pub fn split(plan: &Plan) -> Result<Ceremony, KeyGenError> {
             parties: n,
             threshold: t,
             service_party: plan.service_party,
-            ecdsa_group: group,
+            ecdsa_groups,
             accounts,
             sizes,
             files: Vec::new(),
             insecure_plaintext_written: false,
         },
     })
+}
+
+/// Deals the cggmp24 group's aux data from the plan's prime sets (or sets generated now)
+/// into every party's file; returns the group id.
+fn deal_cggmp24_group(plan: &Plan, shares: &mut [ShareFile]) -> Result<String, KeyGenError> {
+    let n = plan.parties;
+    let primes = match &plan.primes {
+        Some(p) => p.clone(),
+        None => generate_primes_now(n)?,
+    };
+    let aux = cggmp24::trusted_dealer::generate_aux_data_with_primes::<SecurityLevel128, _>(
+        &mut rand_core::OsRng,
+        primes,
+        false,
+    )
+    .map_err(|e| {
+        KeyGenError::Dealer(format!(
+            "cggmp24 aux data: {}",
+            sigil_std_ext::error_chain(&e)
+        ))
+    })?;
+    if aux.len() != usize::from(n) {
+        return Err(KeyGenError::Dealer(
+            "cggmp24 returned aux data for the wrong number of parties".into(),
+        ));
+    }
+    let id = group_id(&aux[0]);
+    for (file, aux) in shares.iter_mut().zip(aux) {
+        file.ecdsa_groups
+            .insert(id.clone(), EcdsaGroup::cggmp24(n, aux));
+    }
+    Ok(id)
+}
+
+/// Deals the DKLs23 group's pair setups (one per party, none depending on a key) into every
+/// party's file; returns the group id.
+fn deal_dkls23_group(n: u16, t: u16, shares: &mut [ShareFile]) -> Result<String, KeyGenError> {
+    let setups = dealer::pair_setups(t, n)
+        .map_err(|e| KeyGenError::Dealer(format!("dkls23 pair setups: {e}")))?;
+    let session_id = setups.first().map(|s| s.session_id.clone());
+    let Some(session_id) = session_id
+        .filter(|id| setups.len() == usize::from(n) && setups.iter().all(|s| &s.session_id == id))
+    else {
+        return Err(KeyGenError::Dealer(
+            "dkls23 returned inconsistent pair setups".into(),
+        ));
+    };
+    let id = dkls23_group_id(&session_id);
+    for (file, setup) in shares.iter_mut().zip(setups) {
+        file.ecdsa_groups
+            .insert(id.clone(), EcdsaGroup::dkls23(n, t, setup));
+    }
+    Ok(id)
 }
 
 /// Generates one prime set per party on the spot, in parallel (slow: minutes per set).
@@ -387,6 +505,15 @@ fn group_id(aux: &AuxInfo) -> String {
         h.update(&bytes);
     }
     format!("secp256k1-{}", hex::encode(&h.finalize()[..8]))
+}
+
+/// `secp256k1-dkls23-` and the first 8 bytes of SHA-256 over the group's dealing id (the pair
+/// setups' `session_id`, the same in every party's file): unique per dealing.
+fn dkls23_group_id(session_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"sigil/ecdsa-group/dkls23/v1");
+    h.update(session_id.as_bytes());
+    format!("secp256k1-dkls23-{}", hex::encode(&h.finalize()[..8]))
 }
 
 /// One account, dealt: its entry in every party's file (index = party) and its summary.
@@ -459,11 +586,12 @@ where
     Ok(out)
 }
 
-fn split_ecdsa(
+fn split_cggmp24(
     spec: &AccountSpec,
     n: u16,
     t: u16,
     child: Option<&ChildKey>,
+    given_chain_code: Option<[u8; 32]>,
     group: &str,
 ) -> Result<Dealt, KeyGenError> {
     let rng = &mut rand_core::OsRng;
@@ -477,9 +605,24 @@ fn split_ecdsa(
         expected = Some(Point::<Secp256k1>::generator() * &sk);
         builder = builder.set_shared_secret_key(sk);
     }
-    let cores = builder
+    let mut cores = builder
         .generate_core_shares(rng)
         .map_err(|e| fail(sigil_std_ext::error_chain(&e)))?;
+    if let Some(code) = given_chain_code {
+        // The dealer draws a random chain code and has no setter; the chain code is a public
+        // field of the core share, constrained by nothing else cggmp24 checks, so it is set
+        // here and every share validated again.
+        cores = cores
+            .into_iter()
+            .map(|core| {
+                let mut dirty = core.into_inner();
+                dirty.key_info.chain_code = Some(code);
+                dirty
+                    .validate()
+                    .map_err(|e| fail(sigil_std_ext::error_chain(&e.into_error())))
+            })
+            .collect::<Result<_, _>>()?;
+    }
     let first = cores
         .first()
         .ok_or_else(|| fail("the dealer returned no share".into()))?;
@@ -489,6 +632,7 @@ fn split_ecdsa(
         .ok_or_else(|| fail("the dealer returned no chain code".into()))?;
     if cores.len() != usize::from(n)
         || expected.is_some_and(|e| e != *public)
+        || given_chain_code.is_some_and(|c| c != chain_code)
         || cores
             .iter()
             .any(|c| c.shared_public_key != public || c.chain_code != Some(chain_code))
@@ -515,6 +659,61 @@ fn split_ecdsa(
     let summary = AccountSummary {
         account_id: spec.account_id.clone(),
         scheme: Scheme::EcdsaSecp256k1,
+        engine: Some(Engine::Cggmp24),
+        threshold: t,
+        parties: n,
+        public_key: public_hex,
+        chain_code: Some(hex::encode(chain_code)),
+        ethereum_address: public_key.ethereum_address(),
+    };
+    Ok(Dealt { shares, summary })
+}
+
+fn split_dkls23(
+    spec: &AccountSpec,
+    n: u16,
+    t: u16,
+    child: Option<&ChildKey>,
+    given_chain_code: Option<[u8; 32]>,
+    group: &str,
+) -> Result<Dealt, KeyGenError> {
+    let fail = |why: String| KeyGenError::Dealer(format!("account {:?}: {why}", spec.account_id));
+    let secret = match child {
+        Some(key) => key.secp256k1()?,
+        None => NonZero::<SecretScalar<Secp256k1>>::random(&mut rand_core::OsRng),
+    };
+    let chain_code = given_chain_code.unwrap_or_else(|| {
+        let mut code = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut code);
+        code
+    });
+    let public = Point::<Secp256k1>::generator() * &secret;
+    let parts = dealer::split(&secret, chain_code, t, n).map_err(|e| fail(e.to_string()))?;
+    drop(secret);
+    let public_key = PublicKey {
+        scheme: Scheme::EcdsaSecp256k1,
+        bytes: point_bytes(&public),
+    };
+    let public_hex = hex::encode(&public_key.bytes);
+    if parts.len() != usize::from(n) {
+        return Err(fail("the dealer's shares are inconsistent".into()));
+    }
+    let shares = parts
+        .into_iter()
+        .map(|share| AccountShare {
+            account_id: spec.account_id.clone(),
+            public_key: public_hex.clone(),
+            share: SchemeShare::EcdsaSecp256k1 {
+                group: group.to_owned(),
+                core: None,
+                dkls23: Some(share),
+            },
+        })
+        .collect();
+    let summary = AccountSummary {
+        account_id: spec.account_id.clone(),
+        scheme: Scheme::EcdsaSecp256k1,
+        engine: Some(Engine::Dkls23),
         threshold: t,
         parties: n,
         public_key: public_hex,
@@ -577,6 +776,7 @@ fn split_ed25519(
     let summary = AccountSummary {
         account_id: spec.account_id.clone(),
         scheme: Scheme::Ed25519,
+        engine: None,
         threshold: t,
         parties: n,
         public_key: public_hex,
@@ -651,7 +851,8 @@ pub fn file_json(file: &ShareFile) -> Result<Zeroizing<Vec<u8>>, KeyGenError> {
     Ok(json)
 }
 
-/// Sizes of one file's compact JSON: the largest account entry per scheme and the group aux.
+/// Sizes of one file's compact JSON: the largest account entry per kind of share
+/// (`ecdsa-secp256k1/cggmp24`, `ecdsa-secp256k1/dkls23`, `ed25519`) and each ECDSA group.
 fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
     let len = |r: Result<usize, serde_json::Error>| {
         r.map_err(|e| KeyGenError::Dealer(format!("encoding: {e}")))
@@ -661,18 +862,21 @@ fn measure(file: &ShareFile) -> Result<Sizes, KeyGenError> {
     })?;
     let mut sizes = Sizes::default();
     for (account, bytes) in file.accounts.iter().zip(lengths) {
-        let scheme = match account.share {
-            SchemeShare::EcdsaSecp256k1 { .. } => Scheme::EcdsaSecp256k1,
-            SchemeShare::Ed25519 { .. } => Scheme::Ed25519,
+        let kind = match &account.share {
+            SchemeShare::EcdsaSecp256k1 {
+                dkls23: Some(_), ..
+            } => "ecdsa-secp256k1/dkls23",
+            SchemeShare::EcdsaSecp256k1 { .. } => "ecdsa-secp256k1/cggmp24",
+            SchemeShare::Ed25519 { .. } => "ed25519",
         };
-        let entry = sizes
-            .bytes_per_account
-            .entry(scheme.as_str().to_owned())
-            .or_default();
+        let entry = sizes.bytes_per_account.entry(kind.to_owned()).or_default();
         *entry = (*entry).max(bytes);
     }
     for group in file.ecdsa_groups.values() {
-        sizes.ecdsa_group_aux_bytes = Some(len(crate::json::json_len(group))?);
+        sizes.ecdsa_group_bytes.insert(
+            group.engine.as_str().to_owned(),
+            len(crate::json::json_len(group))?,
+        );
     }
     Ok(sizes)
 }

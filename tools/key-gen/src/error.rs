@@ -29,7 +29,7 @@ pub enum KeyGenError {
         /// What is wrong.
         reason: String,
     },
-    /// The dealer (cggmp24 or FROST) failed, or a produced share did not validate.
+    /// The dealer (DKLs23, cggmp24 or FROST) failed, or a produced share did not validate.
     #[error("share generation failed: {0}")]
     Dealer(String),
     /// An output file would be overwritten, or the output directory is unusable.

@@ -3,8 +3,10 @@
 //! A trusted dealer on an offline machine splits each account key (a given child key or a fresh
 //! one) into t-of-n shares, one key-share file per party in the format of
 //! [`sigil_mpc::share_file`], each encrypted with age to that party's recipients. ECDSA
-//! secp256k1 uses cggmp24's trusted dealer (aux data once per signer group, one core share per
-//! account); Ed25519 uses FROST's `split`. Procedure and formats: docs/key-shares.md.
+//! secp256k1 accounts are dealt in DKLs23 (the default: one pair setup per signer group, one
+//! Shamir share per account) or cggmp24 (its trusted dealer: aux data once per signer group,
+//! one core share per account), chosen per run or per account; Ed25519 uses FROST's `split`.
+//! Procedure and formats: docs/key-shares.md.
 //!
 //! - [`accounts`]: the account list (`--account-id`, `--accounts-file`);
 //! - [`primes`]: Paillier prime pools (`key-gen primes`), consumed by `split`;

@@ -1,5 +1,6 @@
-//! `key-gen`: the offline key-share ceremony command (`split`, `primes`), and `tls-bundle`,
-//! which seals the SignService's TLS material. A thin layer over the `sigil_key_gen` library:
+//! `key-gen`: the offline key-share ceremony command (`split`, with `--engine dkls23|cggmp24`
+//! for ECDSA; `primes`, the cggmp24 prime pools), and `tls-bundle`, which seals the
+//! SignService's TLS material. A thin layer over the `sigil_key_gen` library:
 //! argument parsing, stdin for the child key, progress and the report on stderr. Procedures:
 //! docs/key-shares.md, docs/tls.md.
 
@@ -13,10 +14,10 @@ use anyhow::{Context, bail};
 use cggmp24::security_level::{SecurityLevel, SecurityLevel128};
 use clap::{Args, Parser, Subcommand};
 use sigil_key_gen::accounts::{AccountSpec, read_accounts_file};
-use sigil_key_gen::ceremony::{ChildKey, Plan, split};
+use sigil_key_gen::ceremony::{ChildKey, DEFAULT_ENGINE, Plan, parse_chain_code, split};
 use sigil_key_gen::output::{OutputOptions, Recipients, write_run};
 use sigil_key_gen::primes::{self, PrimePool};
-use sigil_mpc::Scheme;
+use sigil_mpc::{Engine, Scheme};
 use zeroize::Zeroizing;
 
 /// The offline key-share ceremony of Sigil.
@@ -75,9 +76,15 @@ struct SplitArgs {
     /// An account id (repeatable).
     #[arg(long = "account-id", value_name = "ID")]
     account_ids: Vec<String>,
-    /// A file of account ids, one per line, optional second column SCHEME; `#` comments.
+    /// A file of account ids, one per line: ACCOUNT_ID [SCHEME [ENGINE]] (ENGINE after
+    /// ecdsa-secp256k1 only, overriding --engine); `#` comments.
     #[arg(long, value_name = "FILE")]
     accounts_file: Option<PathBuf>,
+    /// ECDSA engine of the secp256k1 accounts that name none: dkls23 (OT-based, no prime
+    /// sets needed) or cggmp24 (Paillier-based, needs N prime sets). Each engine used gets
+    /// one signer group.
+    #[arg(long, value_name = "ENGINE", default_value = DEFAULT_ENGINE.as_str())]
+    engine: Engine,
     /// Number of parties n (2..=16).
     #[arg(long, value_name = "N")]
     parties: u16,
@@ -92,6 +99,11 @@ struct SplitArgs {
     /// visible to other processes).
     #[arg(long, value_name = "HEX|-")]
     child_key: Option<String>,
+    /// With --child-key (secp256k1): its BIP32/SLIP-10 chain code, 64 hex digits, instead of
+    /// a fresh random one, so a key re-split (e.g. in another engine) keeps its derived
+    /// addresses.
+    #[arg(long, value_name = "HEX", value_parser = parse_chain_code_arg)]
+    chain_code: Option<[u8; 32]>,
     /// age recipient (age1...) of the service's key-share file (repeatable).
     #[arg(long = "pubkeys", value_name = "AGE_RECIPIENT")]
     pubkeys: Vec<String>,
@@ -105,8 +117,9 @@ struct SplitArgs {
     /// Replace existing output files.
     #[arg(long)]
     force: bool,
-    /// Prime pool to take the ECDSA group's prime sets from (the pool is rewritten without
-    /// them). Without it the sets are generated now: minutes each.
+    /// Prime pool to take the cggmp24 group's prime sets from (the pool is rewritten without
+    /// them). Without it the sets are generated now: minutes each. Unused without cggmp24
+    /// accounts.
     #[arg(long, value_name = "POOL")]
     primes: Option<PathBuf>,
     /// TESTS ONLY: also write the plaintext key-share JSON next to the .age files.
@@ -125,6 +138,10 @@ struct PrimesArgs {
     /// Worker threads (default: available parallelism).
     #[arg(long, value_name = "J")]
     threads: Option<usize>,
+}
+
+fn parse_chain_code_arg(s: &str) -> Result<[u8; 32], String> {
+    parse_chain_code(s).map_err(|e| e.to_string())
 }
 
 fn parse_party_pubkey(s: &str) -> Result<(u16, String), String> {
@@ -236,6 +253,8 @@ fn run_split(args: SplitArgs) -> anyhow::Result<()> {
         threshold: args.threshold,
         service_party: args.service_party,
         child_key,
+        chain_code: args.chain_code,
+        engine: args.engine,
         primes: None,
     };
     // Everything is checked before any work or any change to the prime pool.
@@ -281,7 +300,7 @@ fn run_split(args: SplitArgs) -> anyhow::Result<()> {
             }
         });
     } else if args.primes.is_some() {
-        eprintln!("key-gen: note: no ECDSA account, the prime pool is not used");
+        eprintln!("key-gen: note: no cggmp24 account, the prime pool is not used");
     }
 
     let split_started = Instant::now();
@@ -308,6 +327,15 @@ fn run_split(args: SplitArgs) -> anyhow::Result<()> {
         secs(split_time),
         secs(started.elapsed()),
     );
+    for (group, engine) in &ceremony.summary.ecdsa_groups {
+        let accounts = (ceremony.summary.accounts.iter())
+            .filter(|a| a.engine == Some(*engine))
+            .count();
+        eprintln!(
+            "key-gen: ECDSA group {group}: {engine}, {accounts} account(s)",
+            engine = engine.as_str()
+        );
+    }
     if opts.insecure_plaintext {
         eprintln!("{PLAINTEXT_WARNING}");
     }

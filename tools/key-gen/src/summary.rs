@@ -1,16 +1,18 @@
-//! The public summary of a run (`summary.json`, `sigil-key-gen-summary` version 1): every
-//! account's public key (and chain code and Ethereum address for secp256k1), the run's
-//! parameters, measured sizes and the SHA-256 of every encrypted file. Nothing in it is secret.
+//! The public summary of a run (`summary.json`, `sigil-key-gen-summary` version 2): every
+//! account's public key (and engine, chain code and Ethereum address for secp256k1), the run's
+//! parameters and ECDSA groups, measured sizes and the SHA-256 of every encrypted file. Nothing
+//! in it is secret. Version 2 added the engines (`ecdsa_groups`, `accounts[].engine`, sizes per
+//! engine) in place of version 1's single `ecdsa_group`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sigil_mpc::Scheme;
+use sigil_mpc::{Engine, Scheme};
 
 /// The `format` field of a summary.
 pub const SUMMARY_FORMAT: &str = "sigil-key-gen-summary";
 /// The summary version this code writes.
-pub const SUMMARY_VERSION: u32 = 1;
+pub const SUMMARY_VERSION: u32 = 2;
 
 /// The summary of one run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -26,8 +28,10 @@ pub struct Summary {
     pub threshold: u16,
     /// Key-generation index of the service (the enclave).
     pub service_party: u16,
-    /// Id of the run's cggmp24 signer group in the key-share files (if any ECDSA account).
-    pub ecdsa_group: Option<String>,
+    /// The run's ECDSA signer groups in the key-share files, by group id: one per engine
+    /// used (empty without ECDSA accounts).
+    #[serde(default)]
+    pub ecdsa_groups: BTreeMap<String, Engine>,
     /// One entry per account, in input order.
     pub accounts: Vec<AccountSummary>,
     /// Measured sizes of the plaintext key-share JSON.
@@ -48,6 +52,9 @@ pub struct AccountSummary {
     pub account_id: String,
     /// Its scheme.
     pub scheme: Scheme,
+    /// Its ECDSA engine (secp256k1): the engine of its group in `ecdsa_groups`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Engine>,
     /// Signers needed.
     pub threshold: u16,
     /// Number of parties.
@@ -67,10 +74,12 @@ pub struct AccountSummary {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sizes {
-    /// Largest `accounts[]` entry of the service's file, per scheme.
+    /// Largest `accounts[]` entry of the service's file, per kind of share:
+    /// `ecdsa-secp256k1/cggmp24`, `ecdsa-secp256k1/dkls23`, `ed25519`.
     pub bytes_per_account: BTreeMap<String, usize>,
-    /// The service's `ecdsa_groups` entry (aux data, stored once per file).
-    pub ecdsa_group_aux_bytes: Option<usize>,
+    /// The service's `ecdsa_groups` entry per engine (`cggmp24`: aux data; `dkls23`: pair
+    /// setup), stored once per file.
+    pub ecdsa_group_bytes: BTreeMap<String, usize>,
 }
 
 /// One file written by a run.

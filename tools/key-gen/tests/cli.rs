@@ -1,6 +1,8 @@
 //! End-to-end tests of the `key-gen` command: real `age-keygen` identities, real `age -d`
 //! decryption, `sigil_mpc::KeyStore::from_json` on every output, public keys and addresses
-//! checked with independent code, and every bad input refused before any share file exists.
+//! checked with independent code, both ECDSA engines (DKLs23 by default, cggmp24 on request,
+//! one signer group each), a key re-split in the other engine keeping its addresses, and every
+//! bad input refused before any share file exists.
 
 #![allow(clippy::unwrap_used)] // test code: a failed step is a failed test
 
@@ -12,7 +14,7 @@ use std::path::Path;
 use common::*;
 use sha2::{Digest, Sha256};
 use sigil_key_gen::summary::Summary;
-use sigil_mpc::{DerivationPath, KeyStore};
+use sigil_mpc::{DerivationPath, Engine, KeyStore};
 
 fn summary(dir: &Path) -> Summary {
     serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
@@ -29,6 +31,18 @@ fn check_file(dir: &Path, file: &str, identity: &Path, party: u16, s: &Summary) 
     let store = KeyStore::from_json(&json).unwrap();
     assert_eq!(store.party_index(), party);
     assert_eq!(store.len(), s.accounts.len());
+    let groups: std::collections::BTreeMap<&str, Engine> = s
+        .ecdsa_groups
+        .iter()
+        .map(|(g, e)| (g.as_str(), *e))
+        .collect();
+    assert_eq!(
+        store.ecdsa_engines(),
+        groups,
+        "one group per engine, as summarised"
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(parsed["version"], 2);
     for a in &s.accounts {
         let key = store.get(&a.account_id).unwrap();
         assert_eq!((key.threshold(), key.parties()), (s.threshold, s.parties));
@@ -37,6 +51,15 @@ fn check_file(dir: &Path, file: &str, identity: &Path, party: u16, s: &Summary) 
         assert_eq!(hex::encode(&pk.bytes), a.public_key);
         assert_eq!(key.scheme(), a.scheme);
         if a.scheme == sigil_mpc::Scheme::EcdsaSecp256k1 {
+            // The account's share is in its engine's group.
+            let entry = parsed["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["account_id"] == a.account_id.as_str())
+                .unwrap();
+            let group = entry["share"]["ecdsa-secp256k1"]["group"].as_str().unwrap();
+            assert_eq!(Some(s.ecdsa_groups[group]), a.engine, "{}", a.account_id);
             assert_eq!(pk.bytes.len(), 33);
             assert_eq!(
                 a.ethereum_address.as_deref(),
@@ -52,7 +75,7 @@ fn check_file(dir: &Path, file: &str, identity: &Path, party: u16, s: &Summary) 
             );
         } else {
             assert_eq!(pk.bytes.len(), 32);
-            assert!(a.chain_code.is_none() && a.ethereum_address.is_none());
+            assert!(a.chain_code.is_none() && a.ethereum_address.is_none() && a.engine.is_none());
         }
     }
     let entry = s.files.iter().find(|f| f.file == file).unwrap();
@@ -76,7 +99,7 @@ fn split_2_of_2_mixed_schemes_from_an_accounts_file() {
     let accounts = dir.join("accounts.txt");
     std::fs::write(
         &accounts,
-        "# treasury\nhot-1\nsol:vault ed25519\n\ncold/2 ecdsa-secp256k1  # cold\n",
+        "# treasury\nhot-1\nsol:vault ed25519\n\ncold/2 ecdsa-secp256k1 cggmp24  # cold\n",
     )
     .unwrap();
     let out_dir = dir.join("out");
@@ -119,23 +142,53 @@ fn split_2_of_2_mixed_schemes_from_an_accounts_file() {
         ]
     );
     assert_eq!(mode(&out_dir.join("summary.json")), 0o644);
-    assert_eq!(pool_sets(&pool), 1, "the run took 2 of the 3 sets");
+    assert!(
+        stderr.contains("dkls23, 1 account(s)") && stderr.contains("cggmp24, 1 account(s)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pool_sets(&pool),
+        1,
+        "the cggmp24 group took 2 of the 3 sets"
+    );
     assert_eq!(mode(&pool), 0o600);
 
     let s = summary(&out_dir);
     assert_eq!((s.parties, s.threshold, s.service_party), (2, 2, 0));
     let ids: Vec<&str> = s.accounts.iter().map(|a| a.account_id.as_str()).collect();
     assert_eq!(ids, ["hot-1", "sol:vault", "cold/2"]);
-    assert!(s.ecdsa_group.as_deref().unwrap().starts_with("secp256k1-"));
+    let engines: Vec<Option<Engine>> = s.accounts.iter().map(|a| a.engine).collect();
+    assert_eq!(
+        engines,
+        [Some(Engine::Dkls23), None, Some(Engine::Cggmp24)],
+        "dkls23 is the default, the file's column overrides it"
+    );
+    assert_eq!(s.ecdsa_groups.len(), 2);
+    for (group, engine) in &s.ecdsa_groups {
+        let prefix = match engine {
+            Engine::Dkls23 => "secp256k1-dkls23-",
+            Engine::Cggmp24 => "secp256k1-",
+        };
+        assert!(
+            group.starts_with(prefix) && group.len() == prefix.len() + 16,
+            "{group}"
+        );
+    }
     assert!(!s.insecure_plaintext_written);
-    let ecdsa_bytes = s.sizes.bytes_per_account["ecdsa-secp256k1"];
+    let cggmp24_bytes = s.sizes.bytes_per_account["ecdsa-secp256k1/cggmp24"];
+    let dkls23_bytes = s.sizes.bytes_per_account["ecdsa-secp256k1/dkls23"];
     let ed_bytes = s.sizes.bytes_per_account["ed25519"];
-    let aux = s.sizes.ecdsa_group_aux_bytes.unwrap();
-    assert!((300..2000).contains(&ecdsa_bytes), "{ecdsa_bytes}");
+    let aux = s.sizes.ecdsa_group_bytes["cggmp24"];
+    let pair_setup = s.sizes.ecdsa_group_bytes["dkls23"];
+    assert!((300..2000).contains(&cggmp24_bytes), "{cggmp24_bytes}");
+    assert!((200..1000).contains(&dkls23_bytes), "{dkls23_bytes}");
     assert!((200..2000).contains(&ed_bytes), "{ed_bytes}");
     assert!((5_000..40_000).contains(&aux), "{aux}");
+    assert!((50_000..400_000).contains(&pair_setup), "{pair_setup}");
     eprintln!(
-        "sizes 2-of-2: ecdsa {ecdsa_bytes} B/account, ed25519 {ed_bytes} B/account, aux {aux} B/group"
+        "sizes 2-of-2: cggmp24 {cggmp24_bytes} B/account, dkls23 {dkls23_bytes} B/account, \
+         ed25519 {ed_bytes} B/account, cggmp24 aux {aux} B/group, dkls23 pair setup \
+         {pair_setup} B/group"
     );
 
     let svc = check_file(&out_dir, "service_key_shares.json.age", &svc_id, 0, &s);
@@ -178,6 +231,8 @@ fn split_2_of_3_ecdsa_with_another_service_party() {
             "split",
             "--scheme",
             "ecdsa-secp256k1",
+            "--engine",
+            "cggmp24",
             "--account-id",
             "a",
             "--account-id",
@@ -225,6 +280,8 @@ fn split_2_of_3_ecdsa_with_another_service_party() {
             "split",
             "--scheme",
             "ecdsa-secp256k1",
+            "--engine",
+            "cggmp24",
             "--account-id",
             "c",
             "--parties",
@@ -260,7 +317,7 @@ fn child_keys_keep_their_public_keys() {
     let party1 = format!("1={p1_r}");
 
     // secp256k1: the secret scalar, given on the command line, in the runbook's form (split is
-    // the default command, ecdsa-secp256k1 the default scheme).
+    // the default command, ecdsa-secp256k1 the default scheme, dkls23 the default engine).
     let sk_hex = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
     let out_dir = dir.join("ecdsa");
     ok(&key_gen(
@@ -285,6 +342,8 @@ fn child_keys_keep_their_public_keys() {
         None,
     ));
     let s = summary(&out_dir);
+    assert_eq!(s.accounts[0].engine, Some(Engine::Dkls23));
+    assert_eq!(pool_sets(&pool), 3, "a dkls23 run takes no prime set");
     let sk = k256::SecretKey::from_slice(&hex::decode(sk_hex).unwrap()).unwrap();
     let want = sk.public_key().to_sec1_bytes();
     use k256::elliptic_curve::sec1::ToEncodedPoint;
@@ -333,7 +392,7 @@ fn child_keys_keep_their_public_keys() {
     );
     check_file(&out_dir, "service_key_shares.json.age", &svc_id, 0, &s);
     check_file(&out_dir, "party-1_key_shares.json.age", &p1_id, 1, &s);
-    assert_eq!(pool_sets(&pool), 1, "the Ed25519 run takes no prime set");
+    assert_eq!(pool_sets(&pool), 3, "the Ed25519 run takes no prime set");
 
     // Invalid secp256k1 scalars: 0 and the group order n.
     for bad in [
@@ -369,10 +428,175 @@ fn child_keys_keep_their_public_keys() {
         fails_with(&out, "--child-key");
         assert!(files_in(&out_dir).is_empty());
     }
-    assert_eq!(pool_sets(&pool), 1);
+    assert_eq!(pool_sets(&pool), 3);
 }
 
-/// A valid 2-of-2 command line (ECDSA + pool) to be broken one way at a time.
+#[test]
+fn dkls23_is_the_default_and_needs_no_prime_pool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let ids: Vec<_> = (0..3)
+        .map(|i| age_identity(dir, &format!("p{i}")))
+        .collect();
+    let (p0, p2) = (format!("0={}", ids[0].1), format!("2={}", ids[2].1));
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "split",
+            "--account-id",
+            "a",
+            "--account-id",
+            "b",
+            "--parties",
+            "3",
+            "--threshold",
+            "2",
+            "--service-party",
+            "1",
+            "--pubkeys",
+            &ids[1].1,
+            "--party-pubkeys",
+            &p0,
+            "--party-pubkeys",
+            &p2,
+            "--out-dir",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // No pool, no prime generation (which would take minutes): DKLs23 deals no Paillier key.
+    let out_dir = dir.join("out");
+    let a = args(&out_dir);
+    let started = std::time::Instant::now();
+    let stderr = ok(&key_gen(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    ));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(!stderr.contains("generating"), "{stderr}");
+    assert!(stderr.contains(": dkls23, 2 account(s)"), "{stderr}");
+    let s = summary(&out_dir);
+    assert_eq!(
+        s.ecdsa_groups.values().collect::<Vec<_>>(),
+        [&Engine::Dkls23]
+    );
+    assert!(s.accounts.iter().all(|a| a.engine == Some(Engine::Dkls23)));
+    let stores = [
+        check_file(&out_dir, "party-0_key_shares.json.age", &ids[0].0, 0, &s),
+        check_file(&out_dir, "service_key_shares.json.age", &ids[1].0, 1, &s),
+        check_file(&out_dir, "party-2_key_shares.json.age", &ids[2].0, 2, &s),
+    ];
+    for store in &stores {
+        assert_eq!(store.ecdsa_groups().values().sum::<usize>(), 2, "one group");
+    }
+    eprintln!("sizes 2-of-3 dkls23: {:?}", s.sizes);
+    let per_account = s.sizes.bytes_per_account["ecdsa-secp256k1/dkls23"];
+    let pair_setup = s.sizes.ecdsa_group_bytes["dkls23"];
+    assert!((200..1000).contains(&per_account), "{per_account}");
+    assert!((100_000..800_000).contains(&pair_setup), "{pair_setup}");
+
+    // A pool given to a run without cggmp24 accounts is left as it is.
+    let pool = copy_pool(dir);
+    let before = std::fs::read(&pool).unwrap();
+    let mut a = args(&dir.join("out2"));
+    a.extend(["--primes".into(), pool.to_str().unwrap().into()]);
+    let stderr = ok(&key_gen(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    ));
+    assert!(
+        stderr.contains("no cggmp24 account, the prime pool is not used"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&pool).unwrap(), before);
+}
+
+/// One key split by each engine with the same `--child-key` and `--chain-code`: the same
+/// public key, chain code and address at m, and the same child key and address at m/0/7
+/// (checked against BIP32 computed here), so an account moves between engines without its
+/// addresses changing.
+#[test]
+fn the_same_child_key_and_chain_code_keep_their_addresses_in_both_engines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let pool = copy_pool(dir);
+    let (svc_id, svc_r) = age_identity(dir, "service");
+    let (_, p1_r) = age_identity(dir, "p1");
+    let party1 = format!("1={p1_r}");
+    let sk_hex = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+    let cc_hex = "873dff81c02f525623fd1fe5167eac3a55a049de3d314bb42ee227ffed37d508";
+    let split_in = |engine: &str| -> (Summary, KeyStore) {
+        let out_dir = dir.join(engine);
+        let stderr = ok(&key_gen(
+            &[
+                "split",
+                "--engine",
+                engine,
+                "--account-id",
+                "treasury",
+                "--child-key",
+                "-",
+                "--chain-code",
+                cc_hex,
+                "--parties",
+                "2",
+                "--threshold",
+                "2",
+                "--pubkeys",
+                &svc_r,
+                "--party-pubkeys",
+                &party1,
+                "--out-dir",
+                out_dir.to_str().unwrap(),
+                "--primes",
+                pool.to_str().unwrap(),
+            ],
+            Some(sk_hex),
+        ));
+        assert!(
+            stderr.contains(&format!(": {engine}, 1 account(s)")),
+            "{stderr}"
+        );
+        let s = summary(&out_dir);
+        let store = check_file(&out_dir, "service_key_shares.json.age", &svc_id, 0, &s);
+        (s, store)
+    };
+    let (dkls, dkls_store) = split_in("dkls23");
+    let (cggmp, cggmp_store) = split_in("cggmp24");
+    assert_eq!(pool_sets(&pool), 1, "only the cggmp24 run took prime sets");
+    let (d, c) = (&dkls.accounts[0], &cggmp.accounts[0]);
+    assert_eq!(
+        (d.engine, c.engine),
+        (Some(Engine::Dkls23), Some(Engine::Cggmp24))
+    );
+    assert_eq!(d.chain_code.as_deref(), Some(cc_hex));
+    assert_eq!(c.chain_code.as_deref(), Some(cc_hex));
+    assert_eq!(d.public_key, c.public_key);
+    assert_eq!(d.ethereum_address, c.ethereum_address);
+    let sk = k256::SecretKey::from_slice(&hex::decode(sk_hex).unwrap()).unwrap();
+    use k256::elliptic_curve::sec1::ToEncodedPoint;
+    let root = sk.public_key().to_encoded_point(true).as_bytes().to_vec();
+    assert_eq!(d.public_key, hex::encode(&root));
+    assert_eq!(
+        d.ethereum_address.as_deref(),
+        Some(ethereum_address(&root).as_str())
+    );
+    let path: DerivationPath = "m/0/7".parse().unwrap();
+    let want = bip32_child(&root, &hex::decode(cc_hex).unwrap(), &[0, 7]);
+    for store in [&dkls_store, &cggmp_store] {
+        let child = store.get("treasury").unwrap().public_key(&path).unwrap();
+        assert_eq!(child.bytes, want);
+        assert_eq!(
+            child.ethereum_address().unwrap(),
+            ethereum_address(&want),
+            "the address at m/0/7"
+        );
+    }
+}
+
+/// A valid 2-of-2 command line (a cggmp24 ECDSA account + pool) to be broken one way at a
+/// time.
 struct Case {
     pool: std::path::PathBuf,
     out_dir: std::path::PathBuf,
@@ -386,6 +610,8 @@ impl Case {
             "split",
             "--scheme",
             "ecdsa-secp256k1",
+            "--engine",
+            "cggmp24",
             "--account-id",
             "acct-1",
             "--parties",
@@ -458,6 +684,11 @@ fn bad_input_is_refused_before_any_share_file_or_pool_change() {
     std::fs::write(&bad_version, serde_json::to_vec(&v).unwrap()).unwrap();
     let dup = dir.join("dup.txt");
     std::fs::write(&dup, "acct-2\nacct-2 ed25519\n").unwrap();
+    let bad_engine = dir.join("bad-engine.txt");
+    std::fs::write(&bad_engine, "acct-2 ecdsa-secp256k1 gg18\n").unwrap();
+    let ed_engine = dir.join("ed-engine.txt");
+    std::fs::write(&ed_engine, "acct-2 ed25519 dkls23\n").unwrap();
+    let cc = "ab".repeat(32);
 
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
         (
@@ -544,6 +775,39 @@ fn bad_input_is_refused_before_any_share_file_or_pool_change() {
             "unknown scheme",
             case.with("--scheme", "rsa"),
             "unknown scheme",
+        ),
+        (
+            "unknown engine",
+            case.with("--engine", "gg18"),
+            "unknown ECDSA engine \"gg18\" (expected cggmp24 or dkls23)",
+        ),
+        (
+            "unknown engine in the accounts file",
+            case.plus(&["--accounts-file", bad_engine.to_str().unwrap()]),
+            "line 1: unknown ECDSA engine \"gg18\"",
+        ),
+        (
+            "an engine for an Ed25519 account",
+            case.plus(&["--accounts-file", ed_engine.to_str().unwrap()]),
+            "an engine column is allowed for ecdsa-secp256k1 only",
+        ),
+        (
+            "chain code without a child key",
+            case.plus(&["--chain-code", &cc]),
+            "--chain-code goes with --child-key",
+        ),
+        (
+            "chain code not 32 bytes",
+            case.plus(&["--child-key", &"11".repeat(32), "--chain-code", "abcd"]),
+            "--chain-code must be 32 bytes as 64 hex digits",
+        ),
+        (
+            "chain code for an Ed25519 key",
+            case.with("--scheme", "ed25519")
+                .into_iter()
+                .chain(["--child-key", &"11".repeat(32), "--chain-code", &cc].map(String::from))
+                .collect(),
+            "--chain-code is for a secp256k1 key",
         ),
     ];
     for (name, args, want) in cases {
@@ -634,7 +898,7 @@ fn plaintext_only_with_the_insecure_flag() {
             .all(|f| f.ends_with(".age") || f == "summary.json"),
         "{files:?}"
     );
-    assert!(summary(&secure).ecdsa_group.is_none());
+    assert!(summary(&secure).ecdsa_groups.is_empty());
 
     let insecure = dir.join("insecure");
     let mut args = base(&insecure);

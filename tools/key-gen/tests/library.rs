@@ -1,6 +1,7 @@
 //! The library without the CLI: `ceremony::split` in memory (as other crates' tests use it),
-//! a real threshold signature from the split shares with a party subset, and the prime pool's
-//! read / append / consume / lock logic on the fixture pool.
+//! real threshold signatures from the split shares with a party subset in both ECDSA engines,
+//! one key re-split in the other engine signing under the same child key, and the prime
+//! pool's read / append / consume / lock logic on the fixture pool.
 
 #![allow(clippy::unwrap_used)] // test code: a failed step is a failed test
 
@@ -14,7 +15,8 @@ use sigil_key_gen::accounts::AccountSpec;
 use sigil_key_gen::ceremony::{ChildKey, Plan, split};
 use sigil_key_gen::primes::{self, PoolLock, PrimePool};
 use sigil_mpc::{
-    EcdsaHash, KeyStore, MessageIo, MpcError, Scheme, Session, SignData, Signature, WireMessage,
+    EcdsaHash, Engine, KeyStore, MessageIo, MpcError, Scheme, Session, SignData, Signature,
+    WireMessage,
 };
 
 /// One party's end of an in-memory network.
@@ -83,6 +85,7 @@ fn in_memory_split_signs_with_any_threshold_subset() {
         vec![
             AccountSpec::new("eth-1", Scheme::EcdsaSecp256k1),
             AccountSpec::new("sol-1", Scheme::Ed25519),
+            AccountSpec::new("eth-legacy", Scheme::EcdsaSecp256k1).with_engine(Engine::Cggmp24),
         ],
         3,
         2,
@@ -91,7 +94,7 @@ fn in_memory_split_signs_with_any_threshold_subset() {
     let started = std::time::Instant::now();
     let ceremony = split(&plan).unwrap();
     eprintln!(
-        "split 2 accounts 2-of-3 (aux from pool): {:?}",
+        "split 3 accounts 2-of-3 (aux from pool, one pair setup): {:?}",
         started.elapsed()
     );
     assert_eq!(ceremony.shares.len(), 3);
@@ -99,31 +102,34 @@ fn in_memory_split_signs_with_any_threshold_subset() {
     let s = &ceremony.summary;
     assert!(s.files.is_empty());
 
-    // ECDSA with parties 0 and 2 at a derived path; checked with k256 against the summary's
-    // extended public key.
+    assert_eq!(
+        s.accounts[0].engine,
+        Some(Engine::Dkls23),
+        "the default engine"
+    );
+    assert_eq!(s.accounts[2].engine, Some(Engine::Cggmp24));
+    assert_eq!(stores[0].ecdsa_engines().len(), 2, "one group per engine");
+
+    // ECDSA in both engines with parties 0 and 2 at a derived path; checked with k256 against
+    // the summary's extended public key.
     let payload = b"transfer 1 ETH".to_vec();
-    let sigs = sign(
-        &[&stores[0], &stores[2]],
-        "eth-1",
-        "m/0/5",
-        SignData::Ecdsa {
-            hash: EcdsaHash::Keccak256,
-            payload: payload.clone(),
-        },
-    );
-    let a = &s.accounts[0];
-    let child = bip32_child(
-        &hex::decode(&a.public_key).unwrap(),
-        &hex::decode(a.chain_code.as_ref().unwrap()).unwrap(),
-        &[0, 5],
-    );
-    let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&child).unwrap();
-    use sha3::Digest;
-    let digest = sha3::Keccak256::digest(&payload);
-    for sig in &sigs {
-        let k = k256::ecdsa::Signature::from_slice(&sig.to_bytes()).unwrap();
-        use k256::ecdsa::signature::hazmat::PrehashVerifier;
-        vk.verify_prehash(&digest, &k).unwrap();
+    for (i, account) in [(0, "eth-1"), (2, "eth-legacy")] {
+        let sigs = sign(
+            &[&stores[0], &stores[2]],
+            account,
+            "m/0/5",
+            SignData::Ecdsa {
+                hash: EcdsaHash::Keccak256,
+                payload: payload.clone(),
+            },
+        );
+        let a = &s.accounts[i];
+        let child = bip32_child(
+            &hex::decode(&a.public_key).unwrap(),
+            &hex::decode(a.chain_code.as_ref().unwrap()).unwrap(),
+            &[0, 5],
+        );
+        verify_keccak(&child, &payload, &sigs);
     }
 
     // Ed25519 with parties 1 and 2, checked with ed25519-dalek.
@@ -142,6 +148,65 @@ fn in_memory_split_signs_with_any_threshold_subset() {
     for sig in &sigs {
         vk.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig.to_bytes()))
             .unwrap();
+    }
+}
+
+/// Checks ECDSA signatures over Keccak-256(`payload`) under `public` with k256.
+fn verify_keccak(public: &[u8], payload: &[u8], sigs: &[Signature]) {
+    use k256::ecdsa::signature::hazmat::PrehashVerifier;
+    use sha3::Digest;
+    let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(public).unwrap();
+    let digest = sha3::Keccak256::digest(payload);
+    for sig in sigs {
+        let k = k256::ecdsa::Signature::from_slice(&sig.to_bytes()).unwrap();
+        vk.verify_prehash(&digest, &k).unwrap();
+    }
+}
+
+/// One secp256k1 key split by DKLs23 (without any prime set: none is generated either) and by
+/// cggmp24 with the same chain code: the same public key, the same child key at m/0/7, and
+/// both sign under it.
+#[test]
+fn one_key_and_chain_code_sign_alike_in_both_engines() {
+    let sk = [0x2a; 32];
+    let chain_code = [0x5c; 32];
+    let ceremony = |engine: Engine, primes| {
+        let mut plan = Plan::new(vec![AccountSpec::new("k", Scheme::EcdsaSecp256k1)], 2, 2);
+        plan.engine = engine;
+        plan.child_key = Some(ChildKey::from_bytes(sk));
+        plan.chain_code = Some(chain_code);
+        plan.primes = primes;
+        assert_eq!(plan.needs_primes(), engine == Engine::Cggmp24);
+        split(&plan).unwrap()
+    };
+    let started = std::time::Instant::now();
+    let dkls = ceremony(Engine::Dkls23, None);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "no prime was generated"
+    );
+    let mut pool = PrimePool::load(&fixture_pool_path()).unwrap();
+    let cggmp = ceremony(
+        Engine::Cggmp24,
+        Some(pool.take(&fixture_pool_path(), 2).unwrap()),
+    );
+    let (d, c) = (&dkls.summary.accounts[0], &cggmp.summary.accounts[0]);
+    assert_eq!(d.public_key, c.public_key);
+    assert_eq!(d.chain_code, Some(hex::encode(chain_code)));
+    assert_eq!(c.chain_code, d.chain_code);
+    let child = bip32_child(&hex::decode(&d.public_key).unwrap(), &chain_code, &[0, 7]);
+    for ceremony in [&dkls, &cggmp] {
+        let stores: Vec<KeyStore> = (0..2).map(|i| ceremony.key_store(i).unwrap()).collect();
+        let sigs = sign(
+            &[&stores[0], &stores[1]],
+            "k",
+            "m/0/7",
+            SignData::Ecdsa {
+                hash: EcdsaHash::Keccak256,
+                payload: b"same address".to_vec(),
+            },
+        );
+        verify_keccak(&child, b"same address", &sigs);
     }
 }
 
@@ -194,8 +259,12 @@ fn plan_validation() {
             .to_string()
             .contains("exactly one account")
     );
-    // ECDSA with the wrong number of prime sets.
-    let mut p = Plan::new(vec![AccountSpec::new("e", Scheme::EcdsaSecp256k1)], 3, 2);
+    // cggmp24 with the wrong number of prime sets; DKLs23 ignores them.
+    let mut p = Plan::new(
+        vec![AccountSpec::new("e", Scheme::EcdsaSecp256k1).with_engine(Engine::Cggmp24)],
+        3,
+        2,
+    );
     let mut pool = PrimePool::load(&fixture_pool_path()).unwrap();
     p.primes = Some(pool.take(&fixture_pool_path(), 2).unwrap());
     assert!(
@@ -204,6 +273,27 @@ fn plan_validation() {
             .to_string()
             .contains("2 prime sets given for 3 parties")
     );
+    p.accounts[0].engine = None;
+    assert_eq!(p.engine, Engine::Dkls23, "the default engine");
+    p.validate().unwrap();
+    // A chain code goes with a given secp256k1 key only; an engine with ECDSA accounts only.
+    let mut p = Plan::new(vec![AccountSpec::new("e", Scheme::EcdsaSecp256k1)], 2, 2);
+    p.chain_code = Some([1; 32]);
+    let e = p.validate().unwrap_err().to_string();
+    assert!(e.contains("--chain-code goes with --child-key"), "{e}");
+    p.child_key = Some(ChildKey::from_bytes([1; 32]));
+    p.validate().unwrap();
+    p.accounts[0].scheme = Scheme::Ed25519;
+    let e = p.validate().unwrap_err().to_string();
+    assert!(e.contains("--chain-code is for a secp256k1 key"), "{e}");
+    let p = Plan::new(vec![ed("s").with_engine(Engine::Cggmp24)], 2, 2);
+    let e = p.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("an ECDSA engine applies to ecdsa-secp256k1"),
+        "{e}"
+    );
+    assert!(sigil_key_gen::ceremony::parse_chain_code(&format!("0x{}", "ab".repeat(32))).is_ok());
+    assert!(sigil_key_gen::ceremony::parse_chain_code("ab").is_err());
     assert!(ChildKey::from_hex("0x1234").is_err());
     assert!(ChildKey::from_hex(&format!("0x{}", "ab".repeat(32))).is_ok());
 }
@@ -315,14 +405,15 @@ fn pool_reader_rejects_bad_files() {
 #[test]
 fn many_accounts_are_dealt_in_parallel_in_plan_order_and_encoded_exactly() {
     let mut pool = PrimePool::load(&fixture_pool_path()).unwrap();
+    // Ed25519, cggmp24 and (the default) DKLs23 accounts interleaved.
     let accounts: Vec<AccountSpec> = (0..300)
         .map(|i| {
-            let scheme = if i % 7 == 3 {
-                Scheme::Ed25519
-            } else {
-                Scheme::EcdsaSecp256k1
-            };
-            AccountSpec::new(format!("acct-{i:03}"), scheme)
+            let id = format!("acct-{i:03}");
+            match (i % 7, i % 5) {
+                (3, _) => AccountSpec::new(id, Scheme::Ed25519),
+                (_, 0) => AccountSpec::new(id, Scheme::EcdsaSecp256k1).with_engine(Engine::Cggmp24),
+                _ => AccountSpec::new(id, Scheme::EcdsaSecp256k1),
+            }
         })
         .collect();
     let mut plan = Plan::new(accounts.clone(), 2, 2);
@@ -365,6 +456,17 @@ fn many_accounts_are_dealt_in_parallel_in_plan_order_and_encoded_exactly() {
     let store = ceremony.key_store(0).unwrap();
     assert_eq!(store.len(), 300);
     assert_eq!(store.ecdsa_groups().values().sum::<usize>(), 300 - 43);
+    let cggmp24 = (0..300).filter(|i| i % 7 != 3 && i % 5 == 0).count();
+    let mut per_engine: Vec<(Engine, usize)> = store
+        .ecdsa_engines()
+        .iter()
+        .map(|(group, engine)| (*engine, store.ecdsa_groups()[group]))
+        .collect();
+    per_engine.sort_by_key(|(e, _)| e.as_str());
+    assert_eq!(
+        per_engine,
+        [(Engine::Cggmp24, cggmp24), (Engine::Dkls23, 257 - cggmp24)]
+    );
 
     let empty = sigil_mpc::share_file::ShareFile {
         format: sigil_mpc::share_file::FORMAT.into(),

@@ -21,7 +21,8 @@ use tonic::transport::Channel;
 
 #[allow(unused_imports)]
 pub use sigil_fixtures::tls::SERVER_NAME;
-/// The demo ceremony (2-of-3, one ECDSA and one Ed25519 account, the service is party 0),
+/// The demo ceremony (2-of-3: `eth-1` ECDSA with DKLs23, `eth-legacy` ECDSA with cggmp24,
+/// `sol-1` Ed25519; the service is party 0),
 /// shared with enclave-app's and the end-to-end tests.
 #[allow(unused_imports)]
 pub use sigil_fixtures::{ETH, SOL, ceremony};
