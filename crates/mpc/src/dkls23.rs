@@ -459,12 +459,16 @@ impl ThresholdKey for Dkls23Key {
         for m in &first {
             rounds.send_p2p(io, sigil_index(m.parties.receiver), m)?;
         }
+        // A freeze by another session of the group stops this one at its next round, before
+        // it runs another check the cheater could learn from.
         let received: Vec<TransmitPhase1to2> = rounds.collect(io, Round::One)?;
+        group.refuse_if_frozen()?;
         let second = signing.phase2(&received).map_err(|a| group.aborted(a))?;
         for m in &second {
             rounds.send_p2p(io, sigil_index(m.parties.receiver), m)?;
         }
         let received: Vec<TransmitPhase2to3<K>> = rounds.collect(io, Round::Two)?;
+        group.refuse_if_frozen()?;
         let third = signing.phase3(&received).map_err(|a| group.aborted(a))?;
         rounds.broadcast(io, &third)?;
         let mut received: Vec<Broadcast3to4<K>> = rounds.collect(io, Round::Three)?;
