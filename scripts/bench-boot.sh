@@ -8,10 +8,13 @@
 # missing); the enclave also validates every share, so its decrypt and validate steps are
 # reported apart.
 #
-#   scripts/bench-boot.sh            # 1k, 10k, 100k ECDSA and 1k, 100k Ed25519 accounts, 3 runs
-#   scripts/bench-boot.sh --quick    # smoke run: 1k ECDSA and 1k Ed25519, 1 run (used by CI)
+#   scripts/bench-boot.sh            # 1k, 10k, 100k ECDSA (cggmp24); 1k, 100k DKLs23; 1k, 100k
+#                                    # Ed25519 accounts; 3 runs
+#   scripts/bench-boot.sh --quick    # smoke run: 1k of each scheme, 1 run (used by CI)
 #   RUNS=5 scripts/bench-boot.sh     # more runs
-#   CASES="ecdsa-secp256k1:1000 ed25519:100000" scripts/bench-boot.sh
+#   CASES="ecdsa-secp256k1:1000 dkls23:100000 ed25519:100000" scripts/bench-boot.sh
+#       # schemes: ecdsa-secp256k1 (cggmp24), dkls23 (ECDSA secp256k1 in one DKLs23 signer
+#       # group: key-gen split --engine dkls23), ed25519
 #   BOOTBENCH_RAW=/tmp/boot.jsonl scripts/bench-boot.sh   # keep the raw JSON lines
 #   PROFILE=dev scripts/bench-boot.sh  # the dev-profile binaries (no release build)
 #
@@ -25,9 +28,9 @@ cd "$(dirname "$0")/.."
 QUICK=0
 [[ "${1:-}" == "--quick" ]] && QUICK=1
 RUNS=${RUNS:-3}
-CASES=${CASES:-ecdsa-secp256k1:1000 ecdsa-secp256k1:10000 ecdsa-secp256k1:100000 ed25519:1000 ed25519:100000}
+CASES=${CASES:-ecdsa-secp256k1:1000 ecdsa-secp256k1:10000 ecdsa-secp256k1:100000 dkls23:1000 dkls23:100000 ed25519:1000 ed25519:100000}
 if (( QUICK )); then
-  RUNS=1; CASES="ecdsa-secp256k1:1000 ed25519:1000"
+  RUNS=1; CASES="ecdsa-secp256k1:1000 dkls23:1000 ed25519:1000"
 fi
 
 for tool in age age-keygen python3; do

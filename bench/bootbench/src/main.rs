@@ -8,6 +8,10 @@
 //! with the same file: `age -d -i IDENTITY FILE | jq empty` (or a Python `json.load` when jq
 //! is missing), with its peak RSS from `/usr/bin/time -f %M`.
 //!
+//! Schemes: `ecdsa-secp256k1` (cggmp24, one signer group with Paillier aux data), `dkls23`
+//! (ECDSA secp256k1 accounts in one DKLs23 signer group, `key-gen split --engine dkls23`) and
+//! `ed25519`.
+//!
 //! stdout: one JSON line per run (`"type": "enclave"`, `"peer"`) and a final `"summary"`
 //! line; stderr: progress and a markdown summary.
 
@@ -41,8 +45,9 @@ struct Cli {
     /// Accounts in the share file.
     #[arg(long)]
     accounts: usize,
-    /// Scheme of every account.
-    #[arg(long, value_parser = ["ecdsa-secp256k1", "ed25519"])]
+    /// Scheme of every account: `ecdsa-secp256k1` (cggmp24), `dkls23` (ECDSA secp256k1 with
+    /// the DKLs23 engine) or `ed25519`.
+    #[arg(long, value_parser = ["ecdsa-secp256k1", "dkls23", "ed25519"])]
     scheme: String,
     /// Boots (and peer runs).
     #[arg(long, default_value_t = 3)]
@@ -213,6 +218,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Runs `key-gen split` for a 2-of-2 group (the enclave is party 0), the service's file
 /// encrypted to the appliance's recipient and the other party's to a throw-away one.
+/// `ecdsa-secp256k1` is `--engine cggmp24` (with prime sets from a copy of the pool), `dkls23`
+/// is `--scheme ecdsa-secp256k1 --engine dkls23` (no Paillier primes).
 fn generate(cli: &Cli, a: &Appliance, key_gen: &Path, work: &Path) -> anyhow::Result<Shares> {
     let accounts = work.join("accounts.txt");
     let mut list = String::with_capacity(cli.accounts * 14);
@@ -222,16 +229,15 @@ fn generate(cli: &Cli, a: &Appliance, key_gen: &Path, work: &Path) -> anyhow::Re
     std::fs::write(&accounts, list).context("writing the accounts file")?;
     let (_, throwaway) = sigil_testkit::age_keygen(work, "throwaway.txt");
     let out = work.join("key-gen-out");
+    // key-gen's default ECDSA engine is DKLs23: name the engine either way.
+    let (scheme, engine) = match cli.scheme.as_str() {
+        "dkls23" => ("ecdsa-secp256k1", Some("dkls23")),
+        "ecdsa-secp256k1" => ("ecdsa-secp256k1", Some("cggmp24")),
+        other => (other, None),
+    };
     let mut cmd = Command::new(key_gen);
     cmd.arg("split")
-        .args([
-            "--scheme",
-            &cli.scheme,
-            "--parties",
-            "2",
-            "--threshold",
-            "2",
-        ])
+        .args(["--scheme", scheme, "--parties", "2", "--threshold", "2"])
         .arg("--accounts-file")
         .arg(&accounts)
         .args(["--pubkeys", &a.recipient])
@@ -241,6 +247,9 @@ fn generate(cli: &Cli, a: &Appliance, key_gen: &Path, work: &Path) -> anyhow::Re
         .arg(&out)
         .arg("--force")
         .stdout(Stdio::null());
+    if let Some(engine) = engine {
+        cmd.args(["--engine", engine]);
+    }
     if cli.scheme == "ecdsa-secp256k1" {
         let pool = work.join("primes.json");
         std::fs::copy(&cli.primes, &pool)

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::{ECDSA_ACCOUNT, ED25519_ACCOUNT, Fixture, Mode, Scheme};
+use crate::{DKLS23_ACCOUNT, ECDSA_ACCOUNT, ED25519_ACCOUNT, Fixture, Mode, Scheme};
 
 /// Buffer of each in-memory pipe, per direction.
 const DUPLEX_BYTES: usize = 256 * 1024;
@@ -185,7 +185,8 @@ pub struct AppliancePath {
     channel: Channel,
     wire: Arc<WireCounters>,
     payload: Arc<AtomicU64>,
-    cosigner: [Arc<dyn ThresholdKey>; 2],
+    /// The co-signer's keys, by [`Scheme`] index.
+    cosigner: [Arc<dyn ThresholdKey>; 3],
     ecdsa_path: DerivationPath,
     server: Arc<std::sync::Mutex<Option<Server>>>,
     _dir: Option<Arc<tempfile::TempDir>>,
@@ -332,10 +333,11 @@ impl AppliancePath {
                 bytes: payload.clone(),
             })
         };
-        let cosigner = [
-            counting(fixture.ecdsa[1].clone()),
-            counting(fixture.ed25519[1].clone()),
-        ];
+        let cosigner = Scheme::ALL.map(|scheme| match scheme {
+            Scheme::Ecdsa => counting(fixture.ecdsa[1].clone()),
+            Scheme::Dkls23 => counting(fixture.dkls23[1].clone()),
+            Scheme::Ed25519 => counting(fixture.ed25519[1].clone()),
+        });
         Self {
             mode,
             channel,
@@ -372,20 +374,20 @@ impl AppliancePath {
         payload: &[u8],
         timeout: Duration,
     ) -> anyhow::Result<[u8; 64]> {
-        let (account_id, path, mpc_scheme, local) = match scheme {
+        let (account_id, path, mpc_scheme) = match scheme {
             Scheme::Ecdsa => (
                 ECDSA_ACCOUNT,
                 self.ecdsa_path.clone(),
                 MpcScheme::EcdsaSecp256k1,
-                &self.cosigner[0],
             ),
-            Scheme::Ed25519 => (
-                ED25519_ACCOUNT,
-                DerivationPath::root(),
-                MpcScheme::Ed25519,
-                &self.cosigner[1],
+            Scheme::Dkls23 => (
+                DKLS23_ACCOUNT,
+                self.ecdsa_path.clone(),
+                MpcScheme::EcdsaSecp256k1,
             ),
+            Scheme::Ed25519 => (ED25519_ACCOUNT, DerivationPath::root(), MpcScheme::Ed25519),
         };
+        let local = &self.cosigner[scheme as usize];
         let request = sigil_cosigner::Request {
             session_id,
             account_id: account_id.into(),

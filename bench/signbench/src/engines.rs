@@ -2,7 +2,8 @@
 //! blocking pool (as the service and the co-signer run them), protocol messages passed
 //! through in-memory channels. Separates what the engines add to the bare libraries (message
 //! encoding and framing, the coordinator-free Ed25519 rounds with an aggregate and a check at
-//! every party, session checks) from what gRPC and the service add.
+//! every party, DKLs23's derivation and per-session `Party`, session checks) from what gRPC and
+//! the service add.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,7 @@ use sigil_mpc::{
 };
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::{ECDSA_ACCOUNT, ED25519_ACCOUNT, Fixture, Scheme};
+use crate::{DKLS23_ACCOUNT, ECDSA_ACCOUNT, ED25519_ACCOUNT, Fixture, Scheme};
 
 /// One party's ends of the in-memory link, counting the payload bytes it sends.
 struct LinkIo {
@@ -50,6 +51,15 @@ pub(crate) async fn sign(
                 payload: payload.to_vec(),
             },
             [f.ecdsa[0].clone(), f.ecdsa[1].clone()],
+        ),
+        Scheme::Dkls23 => (
+            DKLS23_ACCOUNT,
+            f.ecdsa_path.clone(),
+            SignData::Ecdsa {
+                hash: EcdsaHash::Keccak256,
+                payload: payload.to_vec(),
+            },
+            f.dkls23.clone(),
         ),
         Scheme::Ed25519 => (
             ED25519_ACCOUNT,

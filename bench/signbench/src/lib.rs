@@ -5,8 +5,10 @@
 //!
 //! - **bare**: the libraries alone. ECDSA drives two cggmp24 `sign_sync` state machines (one
 //!   thread per party, messages handed over as Rust values through in-memory channels);
-//!   Ed25519 calls FROST's `round1::commit`, `round2::sign` and `aggregate` for both parties
-//!   on one thread. No encoding, no gRPC, no sigil code on the signing path.
+//!   DKLs23 drives two `dkls23_core::SignSession`s the same way (each party derives its child
+//!   `Party` with the library's BIP-32 code first); Ed25519 calls FROST's `round1::commit`,
+//!   `round2::sign` and `aggregate` for both parties on one thread. No encoding, no gRPC, no
+//!   sigil code on the signing path.
 //! - **in-process**: a co-signer ([`sigil_cosigner::cosign`]) plays party 1 against a
 //!   [`sigil_signer::SignerService`] (party 0) mounted on a tonic server whose connection is
 //!   an in-memory duplex pipe: the whole appliance path except the socket.
@@ -36,7 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub use appliance::{AppliancePath, Counting, WireCounters};
-pub use fixture::{ECDSA_ACCOUNT, ECDSA_PATH, ED25519_ACCOUNT, Fixture};
+pub use fixture::{DKLS23_ACCOUNT, ECDSA_ACCOUNT, ECDSA_PATH, ED25519_ACCOUNT, Fixture};
 pub use stats::{cpu_time, percentile};
 
 /// How a signature is produced.
@@ -89,15 +91,22 @@ pub enum Scheme {
     /// ECDSA secp256k1 with cggmp24 (presign + online in one session), Keccak-256 payloads,
     /// derivation path [`ECDSA_PATH`].
     Ecdsa,
+    /// ECDSA secp256k1 with DKLs23 (three rounds, OT-based), Keccak-256 payloads, derivation
+    /// path [`ECDSA_PATH`].
+    Dkls23,
     /// Ed25519 with FROST.
     Ed25519,
 }
 
 impl Scheme {
+    /// Every scheme, in the benchmark's order.
+    pub const ALL: [Scheme; 3] = [Scheme::Ecdsa, Scheme::Dkls23, Scheme::Ed25519];
+
     /// Name in the JSON output.
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Ecdsa => "ecdsa",
+            Scheme::Dkls23 => "dkls23",
             Scheme::Ed25519 => "ed25519",
         }
     }
@@ -106,11 +115,10 @@ impl Scheme {
 impl std::str::FromStr for Scheme {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ecdsa" => Ok(Scheme::Ecdsa),
-            "ed25519" => Ok(Scheme::Ed25519),
-            _ => Err(format!("unknown scheme {s:?} (ecdsa, ed25519)")),
-        }
+        Scheme::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown scheme {s:?} (ecdsa, dkls23, ed25519)"))
     }
 }
 
@@ -146,7 +154,7 @@ pub struct Bench {
     fixture: Arc<Fixture>,
     in_process: AppliancePath,
     unix: AppliancePath,
-    bare_sizing: [bare::Sizing; 2],
+    bare_sizing: [bare::Sizing; 3],
     engine_bytes: Arc<AtomicU64>,
     timeout: Duration,
 }
@@ -166,12 +174,16 @@ impl Bench {
             fixture,
             in_process,
             unix,
-            bare_sizing: [bare::Sizing::default(); 2],
+            bare_sizing: [bare::Sizing::default(); 3],
             engine_bytes: Arc::new(AtomicU64::new(0)),
             timeout: Duration::from_secs(600),
         };
         // Untimed signatures size the bare library's messages and time their codec.
-        for (scheme, runs) in [(Scheme::Ecdsa, 1u32), (Scheme::Ed25519, 100)] {
+        for (scheme, runs) in [
+            (Scheme::Ecdsa, 1u32),
+            (Scheme::Dkls23, 20),
+            (Scheme::Ed25519, 100),
+        ] {
             let f = bench.fixture.clone();
             let sizing = tokio::task::spawn_blocking(move || {
                 let mut total = bare::Sizing::default();
@@ -194,8 +206,9 @@ impl Bench {
     }
 
     /// Protocol payload bytes of one bare signature (both directions), in the encodings the
-    /// engines put on the wire: cggmp24 messages as JSON, FROST commitments and shares in
-    /// FROST's own serialization (without sigil's 33-byte round/session frame).
+    /// engines put on the wire: cggmp24 messages as JSON, DKLs23 messages as a tag byte and
+    /// postcard, FROST commitments and shares in FROST's own serialization (without sigil's
+    /// 33-byte round/session frame).
     pub fn bare_payload_bytes(&self, scheme: Scheme) -> u64 {
         self.bare_sizing[scheme as usize].bytes
     }

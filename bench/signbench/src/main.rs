@@ -1,9 +1,9 @@
 //! `signbench`: the signing benchmark behind `scripts/bench-sign.sh`.
 //!
-//! Splits fresh 2-of-2 keys (ECDSA secp256k1 and Ed25519), serves the SignService in process
-//! and on a Unix socket, then for each round and scheme measures, mode by mode (bare library,
-//! in-process, Unix socket; the order reverses every other round so background load hits all
-//! modes alike):
+//! Splits fresh 2-of-2 keys (ECDSA secp256k1 with cggmp24 and with DKLs23, and Ed25519), serves
+//! the SignService in process and on a Unix socket, then for each round and scheme measures,
+//! mode by mode (bare library, optionally the engines alone, in-process, Unix socket; the order
+//! reverses every other round so background load hits all modes alike):
 //!
 //! * `sequential`: signatures one session at a time (latency);
 //! * `concurrent`: signatures `--concurrency` sessions at a time, the service's session cap
@@ -36,6 +36,12 @@ struct Cli {
     /// ECDSA signatures per mode and round, `concurrency` at a time.
     #[arg(long, default_value_t = 10)]
     ecdsa_concurrent: usize,
+    /// DKLs23 signatures per mode and round, one at a time.
+    #[arg(long, default_value_t = 200)]
+    dkls23_sequential: usize,
+    /// DKLs23 signatures per mode and round, `concurrency` at a time.
+    #[arg(long, default_value_t = 400)]
+    dkls23_concurrent: usize,
     /// Ed25519 signatures per mode and round, one at a time.
     #[arg(long, default_value_t = 300)]
     ed25519_sequential: usize,
@@ -45,6 +51,9 @@ struct Cli {
     /// Untimed ECDSA signatures per mode before the first round (`concurrency` at a time).
     #[arg(long, default_value_t = 2)]
     warmup_ecdsa: usize,
+    /// Untimed DKLs23 signatures per mode before the first round.
+    #[arg(long, default_value_t = 20)]
+    warmup_dkls23: usize,
     /// Untimed Ed25519 signatures per mode before the first round.
     #[arg(long, default_value_t = 100)]
     warmup_ed25519: usize,
@@ -52,7 +61,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "bare,in-process,unix")]
     modes: Vec<Mode>,
     /// Schemes to measure.
-    #[arg(long, value_delimiter = ',', default_value = "ecdsa,ed25519")]
+    #[arg(long, value_delimiter = ',', default_value = "ecdsa,dkls23,ed25519")]
     schemes: Vec<Scheme>,
     /// Prime pool to take the two ECDSA prime sets from (copied; the file is not changed).
     #[arg(long, default_value = sigil_testkit::TEST_PRIMES)]
@@ -92,24 +101,27 @@ fn main() -> anyhow::Result<()> {
             "rounds": cli.rounds,
             "ecdsa_sequential": cli.ecdsa_sequential,
             "ecdsa_concurrent": cli.ecdsa_concurrent,
+            "dkls23_sequential": cli.dkls23_sequential,
+            "dkls23_concurrent": cli.dkls23_concurrent,
             "ed25519_sequential": cli.ed25519_sequential,
             "ed25519_concurrent": cli.ed25519_concurrent,
             "modes": cli.modes.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
             "schemes": cli.schemes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            "bare_payload_bytes": {
-                "ecdsa": bench.bare_payload_bytes(Scheme::Ecdsa),
-                "ed25519": bench.bare_payload_bytes(Scheme::Ed25519),
-            },
-            "codec_ms_per_signature": {
-                "ecdsa": bench.codec_time(Scheme::Ecdsa).as_secs_f64() * 1e3,
-                "ed25519": bench.codec_time(Scheme::Ed25519).as_secs_f64() * 1e3,
-            },
+            "bare_payload_bytes": Scheme::ALL
+                .iter()
+                .map(|&s| (s.as_str().to_owned(), json!(bench.bare_payload_bytes(s))))
+                .collect::<serde_json::Map<_, _>>(),
+            "codec_ms_per_signature": Scheme::ALL
+                .iter()
+                .map(|&s| (s.as_str().to_owned(), json!(bench.codec_time(s).as_secs_f64() * 1e3)))
+                .collect::<serde_json::Map<_, _>>(),
         })
     );
 
     for &mode in &cli.modes {
         for (scheme, n) in [
             (Scheme::Ecdsa, cli.warmup_ecdsa),
+            (Scheme::Dkls23, cli.warmup_dkls23),
             (Scheme::Ed25519, cli.warmup_ed25519),
         ] {
             if n > 0 && cli.schemes.contains(&scheme) {
@@ -136,6 +148,7 @@ fn main() -> anyhow::Result<()> {
         );
         for (scheme, sequential, concurrent) in [
             (Scheme::Ecdsa, cli.ecdsa_sequential, cli.ecdsa_concurrent),
+            (Scheme::Dkls23, cli.dkls23_sequential, cli.dkls23_concurrent),
             (
                 Scheme::Ed25519,
                 cli.ed25519_sequential,

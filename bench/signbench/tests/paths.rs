@@ -1,6 +1,6 @@
-//! Every benchmark path produces verified signatures and counts its bytes: Ed25519 in all four
-//! modes (two sessions at a time), ECDSA through the Unix socket path, and a tampered signature
-//! fails the benchmark's verifier.
+//! Every benchmark path produces verified signatures and counts its bytes: Ed25519 and DKLs23 in
+//! all four modes (two sessions at a time), cggmp24 ECDSA through the Unix socket path, and a
+//! tampered signature fails the benchmark's verifier.
 
 use sigil_signbench::{Bench, Mode, Scheme};
 
@@ -37,6 +37,29 @@ fn every_mode_signs_verifies_and_counts_bytes() {
         }
     }
 
+    // DKLs23: the same messages in every mode (the engine's encoding is the bare sizing's).
+    let bare = bench.bare_payload_bytes(Scheme::Dkls23);
+    assert!(bare > 10_000, "{bare}");
+    for mode in [Mode::Bare, Mode::Engines, Mode::InProcess, Mode::Unix] {
+        let p = bench
+            .run_phase(&rt, mode, Scheme::Dkls23, 2, 3, "test")
+            .unwrap();
+        assert_eq!((p.signatures, p.latencies.len()), (3, 3), "{mode}");
+        let per_signature = p.payload_bytes as f64 / 3.0;
+        assert!(
+            (per_signature - bare as f64).abs() < bare as f64 * 0.01,
+            "{mode}: {per_signature} against {bare}"
+        );
+        assert_eq!(
+            p.wire_bytes.is_some(),
+            matches!(mode, Mode::InProcess | Mode::Unix),
+            "{mode}"
+        );
+        if let Some(wire) = p.wire_bytes {
+            assert!(wire > p.payload_bytes, "{mode}");
+        }
+    }
+
     let p = bench
         .run_phase(&rt, Mode::Unix, Scheme::Ecdsa, 1, 1, "test")
         .unwrap();
@@ -54,11 +77,8 @@ fn every_mode_signs_verifies_and_counts_bytes() {
             .verify(Scheme::Ed25519, b"x", &[0; 64])
             .is_err()
     );
-    assert!(
-        bench
-            .fixture()
-            .verify(Scheme::Ecdsa, b"x", &[1; 64])
-            .is_err()
-    );
+    for scheme in [Scheme::Ecdsa, Scheme::Dkls23] {
+        assert!(bench.fixture().verify(scheme, b"x", &[1; 64]).is_err());
+    }
     rt.block_on(bench.stop());
 }

@@ -411,13 +411,16 @@ impl ThresholdKey for Dkls23Key {
 
     fn check(&self, session: &Session) -> Result<(), MpcError> {
         self.group.refuse_if_frozen()?;
-        session.position_of(
-            Scheme::EcdsaSecp256k1,
-            self.party_index(),
-            self.threshold(),
-            self.parties(),
-        )?;
-        self.derive(&session.path).map(drop)
+        session
+            .position_of(
+                Scheme::EcdsaSecp256k1,
+                self.party_index(),
+                self.threshold(),
+                self.parties(),
+            )
+            .map(drop)
+        // Non-hardened SLIP-10 derivation is defined for every path a `DerivationPath`
+        // holds, so the path needs no check here (`sign` derives it once).
     }
 
     fn sign(&self, session: &Session, io: &mut dyn MessageIo) -> Result<Signature, MpcError> {
@@ -476,9 +479,13 @@ impl ThresholdKey for Dkls23Key {
         let signature = signing
             .phase4(&received, true)
             .map_err(|a| group.aborted(a))?;
-        crate::ecdsa::verified(
+        // The library verified it under the child key and found its recovery id; k256 checks
+        // it again, independently (a plain verification: recovering the key would cost
+        // four times as much for what the library's own check already established).
+        crate::ecdsa::verified_with_recovery_id(
             signature.r,
             signature.s,
+            signature.recovery_id,
             &child.public_key.to_bytes(true),
             &digest,
         )

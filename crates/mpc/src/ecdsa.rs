@@ -476,6 +476,28 @@ fn finish(
     )
 }
 
+/// Checks an ECDSA signature (r, s) with the recovery id its engine found: k256 verifies it
+/// over `digest` under `public_key`, independently of the engine, and requires low s and a
+/// recovery id of 0 or 1 (2 and 3, an x-coordinate above the group order, have probability
+/// about 2^-128 and are refused).
+pub(crate) fn verified_with_recovery_id(
+    r: [u8; 32],
+    s: [u8; 32],
+    recovery_id: u8,
+    public_key: &[u8],
+    digest: &[u8; 32],
+) -> Result<Signature, MpcError> {
+    use k256::ecdsa::signature::hazmat::PrehashVerifier;
+    let sig = k256::ecdsa::Signature::from_scalars(r, s).map_err(|_| MpcError::InvalidSignature)?;
+    if sig.normalize_s().is_some() || recovery_id > 1 {
+        return Err(MpcError::InvalidSignature);
+    }
+    let vk = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| MpcError::InvalidSignature)?;
+    vk.verify_prehash(digest, &sig)
+        .map_err(|_| MpcError::InvalidSignature)?;
+    Ok(Signature::Ecdsa { r, s, recovery_id })
+}
+
 /// Checks an ECDSA signature (r, s) over `digest` with k256, independently of the engine that
 /// made it, requires low s, and finds its recovery id.
 pub(crate) fn verified(
