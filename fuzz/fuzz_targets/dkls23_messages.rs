@@ -54,7 +54,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cggmp24::generic_ec::{Point, SecretScalar};
 use cggmp24::supported_curves::Secp256k1;
 use libfuzzer_sys::fuzz_target;
-use sigil_mpc::dkls23::{AccountShare, Dkls23Group, Dkls23Key, PairSetup, dealer};
+use sigil_mpc::dkls23::{AccountShare, Dkls23Group, Dkls23Key, PairSetup};
+use sigil_mpc::dkls23_dealer as dealer;
 use sigil_mpc::{
     DerivationPath, EcdsaHash, MessageIo, MpcError, Session, SignData, Signature, ThresholdKey,
     WireMessage,

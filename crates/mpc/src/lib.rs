@@ -17,12 +17,14 @@
 //! Modules, leaves first: `scheme` (the [`Scheme`], the data it signs and the [`Signature`] it
 //! makes), `session` (one [`Session`], its [`WireMessage`]s and the [`MessageIo`] it runs
 //! through), `key` (the [`ThresholdKey`] trait and [`PublicKey`]), [`validate`] (the account-id
-//! and session-id rules), [`channel`] ([`ChannelIo`]), [`share_file`] (the versioned key-share
+//! and session-id rules), [`channel`] ([`ChannelIo`]), the engines, [`dkls23_dealer`] (DKLs23's
+//! trusted dealer, for key-gen and tests), [`share_file`] (the versioned key-share
 //! file that `key-gen` writes and the enclave loads) and `key_store` ([`KeyStore`], a file
 //! validated into keys).
 
 pub mod channel;
 pub mod dkls23;
+pub mod dkls23_dealer;
 pub mod ecdsa;
 pub mod ed25519;
 mod error;

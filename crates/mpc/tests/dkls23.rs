@@ -13,7 +13,7 @@ use cggmp24::security_level::SecurityLevel128;
 use cggmp24::supported_curves::Secp256k1;
 use dkls23_core::protocols::signing::TransmitPhase1to2;
 use k256::ecdsa::{RecoveryId, VerifyingKey, signature::hazmat::PrehashVerifier};
-use sigil_mpc::dkls23::dealer;
+use sigil_mpc::dkls23_dealer as dealer;
 use sigil_mpc::share_file::ShareFile;
 use sigil_mpc::{
     DerivationPath, EcdsaHash, Engine, KeyStore, MpcError, Session, SignData, Signature,

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sigil_mpc::dkls23::dealer;
+use sigil_mpc::dkls23_dealer as dealer;
 use sigil_mpc::{
     DerivationPath, KeyStore, MessageIo, MpcError, PublicKey, Scheme, Session, Signature,
     ThresholdKey, WireMessage,

@@ -8,7 +8,7 @@
 //! signer group (the same n parties and t), whose per-group state is dealt once and stored
 //! once per file under a group id:
 //!
-//! - **DKLs23** (`sigil_mpc::dkls23::dealer`): one pair setup per group (the pairwise OT and
+//! - **DKLs23** (`sigil_mpc::dkls23_dealer`): one pair setup per group (the pairwise OT and
 //!   zero-share state, which does not depend on any key), then per account a Shamir split of
 //!   the key at the points 1..=n, with its chain code;
 //! - **cggmp24**'s trusted dealer: aux data (Paillier keys, ring-Pedersen parameters) from the
@@ -42,7 +42,7 @@ use frost_ed25519::SigningKey;
 use frost_ed25519::keys::{IdentifierList, KeyPackage};
 use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
-use sigil_mpc::dkls23::dealer;
+use sigil_mpc::dkls23_dealer as dealer;
 use sigil_mpc::ecdsa::point_bytes;
 use sigil_mpc::ed25519::identifier;
 use sigil_mpc::share_file::{AccountShare, EcdsaGroup, FORMAT, SchemeShare, ShareFile, VERSION};
