@@ -9,13 +9,13 @@
 use std::path::Path;
 use std::process::Command;
 
-/// `cargo tree -p enclave-app -e normal`, one `name version (source) features` line per crate.
-fn enclave_tree() -> Vec<String> {
+/// The output of `cargo tree --locked -p enclave-app ARGS` on the workspace.
+fn cargo_tree(args: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let out = Command::new(cargo)
-        .args(["tree", "--locked", "-p", "enclave-app", "-e", "normal"])
-        .args(["--prefix", "none", "--no-dedupe", "-f", "{p} [{f}]"])
+        .args(["tree", "--locked", "-p", "enclave-app"])
+        .args(args)
         .arg("--manifest-path")
         .arg(&manifest)
         .output()
@@ -25,7 +25,20 @@ fn enclave_tree() -> Vec<String> {
         "cargo tree failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// `cargo tree -p enclave-app -e normal`, one `name version (source) features` line per crate.
+fn enclave_tree() -> Vec<String> {
+    let text = cargo_tree(&[
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--no-dedupe",
+        "-f",
+        "{p} [{f}]",
+    ]);
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     lines.sort();
     lines.dedup();
@@ -105,28 +118,14 @@ fn tracing_subscriber_is_only_the_span_registry() {
 /// `cargo tree -p enclave-app -e normal,features` for every target: each crate and each of
 /// its enabled features (`name feature "f"`) on a line of its own.
 fn enclave_feature_tree() -> String {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let out = Command::new(cargo)
-        .args([
-            "tree",
-            "--locked",
-            "-p",
-            "enclave-app",
-            "-e",
-            "normal,features",
-        ])
-        .args(["--target", "all", "--prefix", "none"])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .output()
-        .expect("run cargo tree");
-    assert!(
-        out.status.success(),
-        "cargo tree failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    cargo_tree(&[
+        "-e",
+        "normal,features",
+        "--target",
+        "all",
+        "--prefix",
+        "none",
+    ])
 }
 
 /// The pinned version of every DKLs23 crate (crates/mpc/Cargo.toml).

@@ -639,34 +639,60 @@ fn split_cggmp24(
     {
         return Err(fail("the dealer's shares are inconsistent".into()));
     }
-    let public_key = PublicKey {
-        scheme: Scheme::EcdsaSecp256k1,
-        bytes: point_bytes(&public),
-    };
-    let public_hex = hex::encode(&public_key.bytes);
     let shares = cores
         .into_iter()
-        .map(|core| AccountShare {
+        .map(|core| SchemeShare::EcdsaSecp256k1 {
+            group: group.to_owned(),
+            core: Some(Box::new(core)),
+            dkls23: None,
+        })
+        .collect();
+    Ok(ecdsa_dealt(
+        spec,
+        Engine::Cggmp24,
+        t,
+        n,
+        &public,
+        chain_code,
+        shares,
+    ))
+}
+
+/// One ECDSA account's dealt shares (one per party, in party order) as file entries, and its
+/// summary line.
+fn ecdsa_dealt(
+    spec: &AccountSpec,
+    engine: Engine,
+    t: u16,
+    n: u16,
+    public: &Point<Secp256k1>,
+    chain_code: [u8; 32],
+    shares: Vec<SchemeShare>,
+) -> Dealt {
+    let public_key = PublicKey {
+        scheme: Scheme::EcdsaSecp256k1,
+        bytes: point_bytes(public),
+    };
+    let public_hex = hex::encode(&public_key.bytes);
+    let shares = shares
+        .into_iter()
+        .map(|share| AccountShare {
             account_id: spec.account_id.clone(),
             public_key: public_hex.clone(),
-            share: SchemeShare::EcdsaSecp256k1 {
-                group: group.to_owned(),
-                core: Some(Box::new(core)),
-                dkls23: None,
-            },
+            share,
         })
         .collect();
     let summary = AccountSummary {
         account_id: spec.account_id.clone(),
         scheme: Scheme::EcdsaSecp256k1,
-        engine: Some(Engine::Cggmp24),
+        engine: Some(engine),
         threshold: t,
         parties: n,
         public_key: public_hex,
         chain_code: Some(hex::encode(chain_code)),
         ethereum_address: public_key.ethereum_address(),
     };
-    Ok(Dealt { shares, summary })
+    Dealt { shares, summary }
 }
 
 fn split_dkls23(
@@ -690,37 +716,26 @@ fn split_dkls23(
     let public = Point::<Secp256k1>::generator() * &secret;
     let parts = dealer::split(&secret, chain_code, t, n).map_err(|e| fail(e.to_string()))?;
     drop(secret);
-    let public_key = PublicKey {
-        scheme: Scheme::EcdsaSecp256k1,
-        bytes: point_bytes(&public),
-    };
-    let public_hex = hex::encode(&public_key.bytes);
     if parts.len() != usize::from(n) {
         return Err(fail("the dealer's shares are inconsistent".into()));
     }
     let shares = parts
         .into_iter()
-        .map(|share| AccountShare {
-            account_id: spec.account_id.clone(),
-            public_key: public_hex.clone(),
-            share: SchemeShare::EcdsaSecp256k1 {
-                group: group.to_owned(),
-                core: None,
-                dkls23: Some(share),
-            },
+        .map(|share| SchemeShare::EcdsaSecp256k1 {
+            group: group.to_owned(),
+            core: None,
+            dkls23: Some(share),
         })
         .collect();
-    let summary = AccountSummary {
-        account_id: spec.account_id.clone(),
-        scheme: Scheme::EcdsaSecp256k1,
-        engine: Some(Engine::Dkls23),
-        threshold: t,
-        parties: n,
-        public_key: public_hex,
-        chain_code: Some(hex::encode(chain_code)),
-        ethereum_address: public_key.ethereum_address(),
-    };
-    Ok(Dealt { shares, summary })
+    Ok(ecdsa_dealt(
+        spec,
+        Engine::Dkls23,
+        t,
+        n,
+        &public,
+        chain_code,
+        shares,
+    ))
 }
 
 fn split_ed25519(
